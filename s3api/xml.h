@@ -1,0 +1,48 @@
+/* S3 XML: responses written straight into evbuffers with our own escaper (xml_out.c), and
+ * request bodies read with libxml2 under rules that refuse any DOCTYPE, entities, network
+ * access and oversized input (xml_in.c). Private to s3api/. */
+#ifndef FG_S3API_XML_H
+#define FG_S3API_XML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gateway/span.h"
+#include "s3api/error.h"
+#include "s3api/store.h"
+
+struct evbuffer;
+
+#define S3_XML_NS "http://s3.amazonaws.com/doc/2006-03-01/"
+/* Request bodies larger than this are refused before parsing (MalformedXML). */
+#define S3_XML_MAX_BODY (2u << 20)
+
+/* ---- out ---- */
+/* `<?xml version="1.0" encoding="UTF-8"?>\n` */
+void s3_xml_declaration(struct evbuffer *out);
+/* Escapes & < > " ' and C0 controls (as &#xN;, as S3 does). */
+void s3_xml_escape(struct evbuffer *out, const char *s, size_t len);
+/* <name>escaped value</name> */
+void s3_xml_elem(struct evbuffer *out, const char *name, const char *value);
+void s3_xml_elem_u64(struct evbuffer *out, const char *name, unsigned long long v);
+void s3_xml_elem_bool(struct evbuffer *out, const char *name, bool v);
+/* <name>value</name> where value is percent-encoded (encoding-type=url) when `url` */
+void s3_xml_elem_key(struct evbuffer *out, const char *name, const char *key, bool url);
+
+/* ---- in ---- (all return S3_OK or S3_ERR_MALFORMED_XML unless noted) */
+/* CompleteMultipartUpload: <Part><PartNumber/><ETag/></Part>...; quotes stripped from ETags.
+ * Parts not in ascending order -> S3_ERR_INVALID_PART_ORDER; none -> MALFORMED_XML;
+ * more than 10000 -> MALFORMED_XML. *parts is xmalloc'ed; the caller frees. */
+enum s3_err s3_xml_parse_complete(struct span body, struct s3_part_ref **parts, size_t *n);
+/* DeleteObjects: <Delete><Quiet/>?<Object><Key/><VersionId/>?</Object>...; 1..1000 keys.
+ * *keys is an xmalloc'ed array of xmalloc'ed strings; free with s3_xml_free_keys(). */
+enum s3_err s3_xml_parse_delete(struct span body, char ***keys, size_t *n, bool *quiet);
+void s3_xml_free_keys(char **keys, size_t n);
+/* CreateBucketConfiguration: <LocationConstraint/> (copied into loc, "" when absent/empty
+ * body). */
+enum s3_err s3_xml_parse_create_bucket(struct span body, char *loc, size_t loc_cap);
+/* AccessControlPolicy: S3_OK if it grants only FULL_CONTROL to the owner (what "private"
+ * means), S3_ERR_NOT_IMPLEMENTED for other grants, MALFORMED_XML when broken. */
+enum s3_err s3_xml_parse_acl(struct span body);
+
+#endif
