@@ -81,4 +81,32 @@ void s3_sigv4_hmac_hex(const unsigned char key[32], const char *data, size_t len
 /* hex(SHA-256(data)) into out[65]. */
 void s3_sha256_hex(const void *data, size_t len, char out[65]);
 
+/* The forms s3_auth_verify() dispatches to, once it has picked one (same contract as it);
+ * only auth.c calls these. `authz` is the Authorization header value. */
+enum s3_err s3_sigv4_verify_header(const struct s3_auth_config *cfg, const struct s3_auth_req *req,
+                                   struct span authz, struct s3_auth *out, char *msg,
+                                   size_t msg_cap);
+enum s3_err s3_sigv4_verify_query(const struct s3_auth_config *cfg, const struct s3_auth_req *req,
+                                  struct s3_auth *out, char *msg, size_t msg_cap);
+enum s3_err s3_sigv2_verify_header(const struct s3_auth_config *cfg, const struct s3_auth_req *req,
+                                   struct span authz, struct s3_auth *out, char *msg,
+                                   size_t msg_cap);
+enum s3_err s3_sigv2_verify_query(const struct s3_auth_config *cfg, const struct s3_auth_req *req,
+                                  struct s3_auth *out, char *msg, size_t msg_cap);
+/* Helpers shared by auth.c, sigv4.c and sigv2.c. */
+const struct s3_user *s3_auth_find_user(const struct s3_auth_config *cfg, struct span akid);
+/* RFC 1123 ("Sun, 06 Nov 1994 08:49:37 GMT" or "+0000") as used by Date and SigV2's
+ * x-amz-date; -1 when malformed. */
+int s3_auth_parse_http_date(struct span s, time_t *out);
+/* SigV4's "YYYYMMDDTHHMMSSZ"; -1 when malformed. */
+int s3_auth_parse_amz_date(struct span s, time_t *out);
+/* Classifies an x-amz-content-sha256 value (S3_PAYLOAD_SHA256 fills sha256[32]): S3_OK,
+ * S3_ERR_NOT_IMPLEMENTED (SigV4a streaming) or S3_ERR_INVALID_ARGUMENT. */
+enum s3_err s3_auth_classify_payload(struct span value, enum s3_payload *out,
+                                     unsigned char sha256[32]);
+/* The first value of query parameter `name` (compared exactly after percent-decoding the
+ * name), percent-decoded into a heap string the caller frees; NULL when absent or when the
+ * value has a malformed escape. *n_found gets how many times the name occurs. */
+char *s3_auth_query_param(struct span query, const char *name, size_t *n_found);
+
 #endif

@@ -78,7 +78,9 @@ void s3_store_bucket_list(struct s3_store *st, s3_bucket_list_cb *cb, void *arg)
 
 /* ---- writing: PutObject, UploadPart ---- */
 struct s3_put;
-/* Runs on a pool thread, in order, for every block written (hashing off the loop). */
+/* Runs on a pool thread, in order, for every block written (hashing off the loop). When the
+ * put ends (committed, failed or aborted) it is called once more with (NULL, 0), on the loop
+ * thread and after every other call, so it can free its state. */
 typedef void s3_put_tap_cb(void *tap_arg, const void *data, size_t len);
 
 /* Starts an upload of bucket/key. The bucket is checked at commit. `tap` may be NULL. */

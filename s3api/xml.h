@@ -32,14 +32,16 @@ void s3_xml_elem_key(struct evbuffer *out, const char *name, const char *key, bo
 /* ---- in ---- (all return S3_OK or S3_ERR_MALFORMED_XML unless noted) */
 /* CompleteMultipartUpload: <Part><PartNumber/><ETag/></Part>...; quotes stripped from ETags.
  * Parts not in ascending order -> S3_ERR_INVALID_PART_ORDER; none -> MALFORMED_XML;
- * more than 10000 -> MALFORMED_XML. *parts is xmalloc'ed; the caller frees. */
+ * more than 10000 -> MALFORMED_XML. *parts is xmalloc'ed; the caller frees.
+ * Also: a PartNumber outside 1..10000 -> MALFORMED_XML; an empty ETag or one too long for
+ * s3_part_ref.etag -> S3_ERR_INVALID_PART. */
 enum s3_err s3_xml_parse_complete(struct span body, struct s3_part_ref **parts, size_t *n);
 /* DeleteObjects: <Delete><Quiet/>?<Object><Key/><VersionId/>?</Object>...; 1..1000 keys.
  * *keys is an xmalloc'ed array of xmalloc'ed strings; free with s3_xml_free_keys(). */
 enum s3_err s3_xml_parse_delete(struct span body, char ***keys, size_t *n, bool *quiet);
 void s3_xml_free_keys(char **keys, size_t n);
 /* CreateBucketConfiguration: <LocationConstraint/> (copied into loc, "" when absent/empty
- * body). */
+ * body). A constraint that does not fit loc_cap -> S3_ERR_INVALID_LOCATION_CONSTRAINT. */
 enum s3_err s3_xml_parse_create_bucket(struct span body, char *loc, size_t loc_cap);
 /* AccessControlPolicy: S3_OK if it grants only FULL_CONTROL to the owner (what "private"
  * means), S3_ERR_NOT_IMPLEMENTED for other grants, MALFORMED_XML when broken. */

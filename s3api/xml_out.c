@@ -55,3 +55,49 @@ void s3_xml_elem(struct evbuffer *out, const char *name, const char *value)
     s3_xml_escape(out, value, strlen(value));
     evbuffer_add_printf(out, "</%s>", name);
 }
+
+void s3_xml_elem_u64(struct evbuffer *out, const char *name, unsigned long long v)
+{
+    evbuffer_add_printf(out, "<%s>%llu</%s>", name, v, name);
+}
+
+void s3_xml_elem_bool(struct evbuffer *out, const char *name, bool v)
+{
+    evbuffer_add_printf(out, "<%s>%s</%s>", name, v ? "true" : "false", name);
+}
+
+/* encoding-type=url as S3 writes it and clients read it back: botocore, aws-sdk-go and rclone
+ * decode with form rules (unquote_plus, url.QueryUnescape), so a space may travel as '+' and a
+ * literal '+' must be %2B. '/' stays readable, as in S3's own listings. The result is pure
+ * ASCII without markup characters, so it needs no XML escaping. */
+static void url_encode(struct evbuffer *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~' || c == '/')
+            continue;
+        evbuffer_add(out, s + start, i - start);
+        if (c == ' ') {
+            evbuffer_add(out, "+", 1);
+        } else {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+            evbuffer_add(out, esc, sizeof(esc));
+        }
+        start = i + 1;
+    }
+    evbuffer_add(out, s + start, len - start);
+}
+
+void s3_xml_elem_key(struct evbuffer *out, const char *name, const char *key, bool url)
+{
+    if (!url) {
+        s3_xml_elem(out, name, key);
+        return;
+    }
+    evbuffer_add_printf(out, "<%s>", name);
+    url_encode(out, key, strlen(key));
+    evbuffer_add_printf(out, "</%s>", name);
+}

@@ -1,0 +1,328 @@
+/* Internals of the embedded fs store (store_fs*.c, store_*.c), shared by its files and its unit
+ * tests. Nothing outside the store includes this.
+ *
+ * On disk, under the data dir:
+ *   LOCK               flock()ed by the one process that owns the store
+ *   index/             the LMDB env; named DBs:
+ *     buckets          bucket name -> bucket record (created_ms)
+ *     objects          bucket '\0' key[0..400) -> group: the sorted (key suffix, object record)
+ *                      pairs of every key starting with those bytes (one pair for short keys)
+ *     uploads          bucket '\0' upload id -> upload record (key, initiated, headers)
+ *     parts            upload id, part number (u32 BE) -> part record (size, etag, file id)
+ *     meta             "format" -> u32, "next_id" -> u64 (file ids below it may be in use)
+ *     pending          file id -> "" : committed files still lying in tmp/ (not yet moved)
+ *     trash            file id -> "" : files no committed record references (to unlink)
+ *   objects/xx/<id>    data files, <id> 16 hex digits, xx its low byte; never named by key
+ *   tmp/<id>           data being written; moved into objects/ after its commit
+ *
+ * Commit protocol for a file (see store_fs.c): write tmp/<id>, fdatasync, fsync(tmp/) once per
+ * batch, one LMDB txn that writes the record and `pending/<id>`; after it, rename into
+ * objects/xx/, fsync that dir, and drop `pending/<id>` in a later txn. At open, pending files
+ * still in tmp/ are moved, trash is unlinked, and everything else in tmp/ (uncommitted) is
+ * removed: no orphan survives a crash and nothing partial is ever visible.
+ *
+ * Threading: the fields of struct s3_store under `loop` are the event loop's; the rest is
+ * immutable after open, atomic, or under `pins.mu`. */
+#ifndef FG_S3API_STORE_FS_INTERNAL_H
+#define FG_S3API_STORE_FS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "s3api/store.h"
+
+#define S3_FS_KEY_MAX        1024u /* S3's object key limit, bytes */
+#define S3_FS_BUCKET_MAX     63u
+#define S3_FS_IDX_PREFIX     400u /* key bytes in an objects index key; LMDB keys are <= 511 */
+#define S3_FS_IDX_KEY_MAX    (S3_FS_BUCKET_MAX + 1 + S3_FS_IDX_PREFIX)
+#define S3_FS_UPLOAD_ID_LEN  32u
+#define S3_FS_PART_MAX       10000u
+#define S3_FS_MIN_PART_BYTES (5ull << 20)
+#define S3_FS_SYNC_RANGE     (8ull << 20) /* sync_file_range() every this many bytes */
+#define S3_FS_READ_MAX       (1u << 20)   /* s3_obj_read() limit per call */
+#define S3_FS_FORMAT         1u
+#define S3_FS_NAME_LEN       32 /* "xx/0123456789abcdef" + NUL, with room */
+
+/* ---- encoding helpers (store_meta.c) ---- */
+
+/* A growable byte buffer for records; little-endian integers. */
+struct s3_fs_wbuf {
+    unsigned char *p;
+    size_t len;
+    size_t cap;
+};
+void s3_fs_wbuf_cleanup(struct s3_fs_wbuf *b);
+void s3_fs_wbuf_bytes(struct s3_fs_wbuf *b, const void *p, size_t n);
+void s3_fs_wbuf_u8(struct s3_fs_wbuf *b, uint8_t v);
+void s3_fs_wbuf_u16(struct s3_fs_wbuf *b, uint16_t v);
+void s3_fs_wbuf_u32(struct s3_fs_wbuf *b, uint32_t v);
+void s3_fs_wbuf_u64(struct s3_fs_wbuf *b, uint64_t v);
+
+/* A reader over stored bytes; any overrun sets `bad` and yields zeros. */
+struct s3_fs_rbuf {
+    const unsigned char *p;
+    size_t len;
+    size_t off;
+    bool bad;
+};
+uint8_t s3_fs_rbuf_u8(struct s3_fs_rbuf *r);
+uint16_t s3_fs_rbuf_u16(struct s3_fs_rbuf *r);
+uint32_t s3_fs_rbuf_u32(struct s3_fs_rbuf *r);
+uint64_t s3_fs_rbuf_u64(struct s3_fs_rbuf *r);
+const unsigned char *s3_fs_rbuf_bytes(struct s3_fs_rbuf *r, size_t n);
+
+void s3_fs_put_be32(unsigned char *p, uint32_t v);
+uint32_t s3_fs_get_be32(const unsigned char *p);
+void s3_fs_put_be64(unsigned char *p, uint64_t v);
+uint64_t s3_fs_get_be64(const unsigned char *p);
+/* memcmp order, a proper prefix first: LMDB's default key order. */
+int s3_fs_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen);
+
+/* Where an object's bytes are: inline in its record, or a list of file segments (one for a
+ * PUT or copy, one per part for a completed multipart upload). */
+enum s3_fs_loc_kind { S3_FS_LOC_INLINE = 0, S3_FS_LOC_SEGS = 1 };
+struct s3_fs_seg {
+    uint64_t file_id; /* objects/xx/<id> */
+    uint64_t size;
+};
+struct s3_fs_loc {
+    enum s3_fs_loc_kind kind;
+    unsigned char *data; /* inline bytes, owned */
+    size_t data_len;
+    struct s3_fs_seg *segs; /* owned */
+    size_t n_segs;
+};
+/* One object: its S3 metadata and its data location. */
+struct s3_fs_rec {
+    struct s3_obj_meta meta;
+    struct s3_fs_loc loc;
+};
+void s3_fs_rec_cleanup(struct s3_fs_rec *r); /* accepts a zeroed record */
+void s3_fs_rec_encode(struct s3_fs_wbuf *b, const struct s3_fs_rec *r);
+int s3_fs_rec_decode(const void *p, size_t len, struct s3_fs_rec *out);
+/* Just what a listing needs, without allocating. */
+int s3_fs_rec_peek(const void *p, size_t len, uint64_t *size, int64_t *mtime_ms, char etag[48]);
+/* Headers only (s3_obj_meta's headers; used by upload records). */
+void s3_fs_headers_encode(struct s3_fs_wbuf *b, const struct s3_obj_meta *m);
+void s3_fs_headers_decode(struct s3_fs_rbuf *r, struct s3_obj_meta *m);
+void s3_fs_meta_take_headers(struct s3_obj_meta *dst, struct s3_obj_meta *src);
+
+/* An objects value: `n` (suffix, record) pairs sorted by suffix, pointing into the value. */
+struct s3_fs_grp_item {
+    const unsigned char *suffix; /* the key bytes after the index key's S3_FS_IDX_PREFIX */
+    size_t suffix_len;
+    const unsigned char *rec;
+    size_t rec_len;
+};
+int s3_fs_grp_parse(const void *p, size_t len, struct s3_fs_grp_item **items, size_t *n);
+void s3_fs_grp_encode(struct s3_fs_wbuf *b, const struct s3_fs_grp_item *items, size_t n);
+
+/* ---- file ids ---- */
+struct s3_fs_ids {
+    uint64_t *v;
+    size_t n;
+    size_t cap;
+};
+void s3_fs_ids_push(struct s3_fs_ids *ids, uint64_t id);
+void s3_fs_ids_append(struct s3_fs_ids *dst, const struct s3_fs_ids *src);
+void s3_fs_ids_cleanup(struct s3_fs_ids *ids);
+
+/* ---- pins (store_file.c): files a reader holds; their unlink waits for the last unpin ---- */
+struct s3_fs_pin;
+struct s3_fs_pins {
+    pthread_mutex_t mu;
+    struct s3_fs_pin *slots[256];
+};
+
+/* ---- the group committer (store_fs.c) ---- */
+struct s3_fs_op;
+struct s3_fs_wtxn;
+/* Runs on a pool thread inside the batch's write txn. Checks first and writes only when it
+ * returns S3_OK, so a refused op leaves the txn untouched; an LMDB failure while writing is
+ * reported through s3_fs_wtxn_fail() and fails the batch (each op is then retried alone). */
+typedef enum s3_err s3_fs_apply_fn(struct s3_fs_op *op, struct s3_fs_wtxn *w);
+/* Runs on the loop after the commit (or failure), once; may free the op. */
+typedef void s3_fs_finish_fn(struct s3_fs_op *op);
+
+struct s3_fs_op {
+    struct s3_fs_op *next;
+    s3_fs_apply_fn *apply;
+    s3_fs_finish_fn *finish;
+    enum s3_err err;
+    uint64_t publish_id;    /* tmp/<id> committed by apply (s3_fs_wtxn_publish); 0 none */
+    struct s3_fs_ids trash; /* files this op stopped referencing (filled by apply) */
+};
+
+struct s3_fs_wtxn {
+    struct s3_store *st;
+    MDB_txn *txn;
+    int64_t now_ms; /* the batch's commit time: every object's mtime */
+    struct s3_fs_op *op;
+    int rc; /* first LMDB error; the batch is aborted */
+};
+/* Records an LMDB error; returns S3_ERR_INTERNAL_ERROR for `return s3_fs_wtxn_fail(w, rc)`. */
+enum s3_err s3_fs_wtxn_fail(struct s3_fs_wtxn *w, int rc);
+/* The op commits tmp/<id>: recorded in `pending` and moved once committed. */
+enum s3_err s3_fs_wtxn_publish(struct s3_fs_wtxn *w, uint64_t id);
+/* The op drops the files of `loc`: recorded in `trash` and unlinked once committed. */
+enum s3_err s3_fs_wtxn_trash_loc(struct s3_fs_wtxn *w, const struct s3_fs_loc *loc);
+enum s3_err s3_fs_wtxn_trash(struct s3_fs_wtxn *w, uint64_t id);
+
+/* Counters for tests and metrics. */
+struct s3_fs_stats {
+    atomic_uint_fast64_t commits;       /* LMDB write txns committed by the committer */
+    atomic_uint_fast64_t ops_committed; /* ops in those txns */
+};
+
+struct s3_store {
+    struct event_base *base;
+    struct gw_pool *pool;
+    char *data_dir;
+    size_t inline_max_bytes;
+    int64_t upload_max_age_ms;
+    int lock_fd;
+    int tmp_fd;     /* tmp/ */
+    int objects_fd; /* objects/ */
+    MDB_env *env;
+    MDB_dbi db_buckets, db_objects, db_uploads, db_parts, db_meta, db_pending, db_trash;
+    atomic_uint_fast64_t next_id; /* the next file id to hand out */
+    struct s3_fs_pins pins;
+    struct s3_fs_stats stats;
+    struct {
+        unsigned inflight; /* pool jobs submitted by the store whose done has not run */
+        struct s3_fs_op *queue;
+        struct s3_fs_op **queue_tail;
+        bool committing;                  /* a batch is on the pool */
+        struct s3_fs_ids cleared_pending; /* moved: drop from `pending` in the next txn */
+        struct s3_fs_ids cleared_trash;   /* unlinked: drop from `trash` in the next txn */
+        struct event *sweep_timer;
+        bool sweep_queued;
+    } loop;
+    struct {
+        bool skip_publish; /* leave committed files in tmp/ (simulates a crash) */
+    } test;
+};
+
+/* ---- store_fs.c ---- */
+/* gw_pool_submit, counted for s3_store_close(). */
+void s3_fs_submit(struct s3_store *st, void (*work)(void *), void (*done)(void *), void *arg);
+/* cb(err, arg) from a later loop iteration. */
+void s3_fs_defer_err(struct s3_store *st, s3_store_cb *cb, enum s3_err err, void *arg);
+/* Queues `op` for the next group commit (loop thread). */
+void s3_fs_commit(struct s3_store *st, struct s3_fs_op *op);
+/* Takes `op` back out of the queue if no batch has taken it yet (true). */
+bool s3_fs_commit_cancel(struct s3_store *st, struct s3_fs_op *op);
+/* Unlinks tmp/<id> on the pool (a file whose commit failed); id 0 is nothing. */
+void s3_fs_discard_tmp(struct s3_store *st, uint64_t id);
+int64_t s3_fs_now_ms(void);
+enum s3_err s3_fs_check_bucket_name(const char *bucket);
+enum s3_err s3_fs_check_key(const char *key);
+
+/* ---- store_index.c: LMDB layout ---- */
+int s3_fs_index_open(struct s3_store *st, size_t map_size, char *err, size_t err_cap);
+/* Index key of bucket/key in `objects` (or of a bucket's first possible key when `key` is
+ * NULL); `out` has room for S3_FS_IDX_KEY_MAX bytes. Returns the length. */
+size_t s3_fs_obj_idx_key(unsigned char *out, const char *bucket, const void *key, size_t key_len);
+/* 0 found, MDB_NOTFOUND, or an LMDB error. */
+int s3_fs_bucket_exists(struct s3_store *st, MDB_txn *txn, const char *bucket);
+int s3_fs_obj_get(struct s3_store *st, MDB_txn *txn, const char *bucket, const char *key,
+                  struct s3_fs_rec *out);
+/* Inserts or replaces; the replaced record's files are trashed when `trash_old` (not when
+ * `rec` keeps them: a metadata-only copy onto itself). */
+enum s3_err s3_fs_obj_put(struct s3_fs_wtxn *w, const char *bucket, const char *key,
+                          const struct s3_fs_rec *rec, bool trash_old);
+/* Removes (trashing its files); S3_OK when absent too, `*found` says which. */
+enum s3_err s3_fs_obj_del(struct s3_fs_wtxn *w, const char *bucket, const char *key, bool *found);
+/* Sets *any when some key of `dbi` starts with bucket '\0' (objects or uploads). */
+int s3_fs_bucket_has_entries(MDB_txn *txn, MDB_dbi dbi, const char *bucket, bool *any);
+
+/* Multipart records. */
+struct s3_fs_upload {
+    char *key;
+    int64_t initiated_ms;
+    struct s3_obj_meta meta; /* headers of the final object */
+};
+void s3_fs_upload_cleanup(struct s3_fs_upload *u);
+size_t s3_fs_upload_idx_key(unsigned char *out, const char *bucket, const char *upload_id);
+int s3_fs_upload_decode(const void *p, size_t len, struct s3_fs_upload *out);
+void s3_fs_upload_encode(struct s3_fs_wbuf *b, const struct s3_fs_upload *u);
+/* 0 found (u filled when non-NULL), MDB_NOTFOUND, or an LMDB error. */
+int s3_fs_upload_get(struct s3_store *st, MDB_txn *txn, const char *bucket, const char *upload_id,
+                     struct s3_fs_upload *u);
+struct s3_fs_part {
+    unsigned part_number;
+    uint64_t size;
+    int64_t mtime_ms;
+    char etag[48];
+    uint64_t file_id; /* 0: empty part, no file */
+};
+#define S3_FS_PART_KEY_LEN (S3_FS_UPLOAD_ID_LEN + 4)
+void s3_fs_part_idx_key(unsigned char *out, const char *upload_id, unsigned part_number);
+void s3_fs_part_encode(struct s3_fs_wbuf *b, const struct s3_fs_part *p);
+int s3_fs_part_decode(const void *p, size_t len, struct s3_fs_part *out);
+bool s3_fs_upload_id_valid(const char *upload_id);
+/* Records a part of bucket/key's upload (S3_ERR_NO_SUCH_UPLOAD when it does not exist),
+ * trashing the part it replaces; sets part->mtime_ms. Shared by UploadPart and part copy. */
+enum s3_err s3_fs_part_commit(struct s3_fs_wtxn *w, const char *bucket, const char *key,
+                              const char *upload_id, struct s3_fs_part *part);
+/* Deletes an upload and all its parts, trashing the part files except those in `keep`. */
+enum s3_err s3_fs_upload_remove(struct s3_fs_wtxn *w, const char *bucket, const char *upload_id,
+                                const struct s3_fs_ids *keep);
+/* Removes uploads initiated before `cutoff_ms` (all buckets). */
+enum s3_err s3_fs_uploads_expire(struct s3_fs_wtxn *w, int64_t cutoff_ms, size_t *n_removed);
+
+/* ---- store_file.c: data files ---- */
+/* "xx/<id>" (under objects/) or "<id>" (under tmp/). */
+void s3_fs_file_name(char out[S3_FS_NAME_LEN], uint64_t id, bool in_tmp);
+uint64_t s3_fs_new_id(struct s3_store *st);
+/* Creates tmp/<id> for writing; -1 with errno. */
+int s3_fs_tmp_create(struct s3_store *st, uint64_t *id);
+/* Opens a committed file wherever it is (tmp/ until moved, then objects/); -1 with errno. */
+int s3_fs_file_open(struct s3_store *st, uint64_t id);
+/* Unlinks a file wherever it is; 0 when gone (ENOENT counts as gone). */
+int s3_fs_file_unlink(struct s3_store *st, uint64_t id);
+/* Moves tmp/<id> into objects/ (ENOENT: already moved or unlinked). Adds the dir to fsync. */
+int s3_fs_file_publish(struct s3_store *st, uint64_t id);
+int s3_fs_fsync_obj_dir(struct s3_store *st, uint64_t id);
+/* Removes every file in tmp/ (at open, after recovery). */
+int s3_fs_tmp_clear(struct s3_store *st);
+/* Copies `len` bytes from `in` at `off` to the end of `out` (copy_file_range, else read/write). */
+int s3_fs_copy_range(int in, uint64_t off, int out, uint64_t len);
+/* write(2) all of it. */
+int s3_fs_write_all(int fd, const void *p, size_t n);
+
+void s3_fs_pins_init(struct s3_fs_pins *p);
+void s3_fs_pins_cleanup(struct s3_fs_pins *p);
+void s3_fs_pins_add(struct s3_store *st, const struct s3_fs_loc *loc);
+/* Drops a reader's pins; unlinks files whose unlink waited for it (pool thread). */
+void s3_fs_pins_release(struct s3_store *st, const struct s3_fs_loc *loc);
+/* Unlinks `id` now (true), or when its last reader unpins (false; its trash entry then stays
+ * until the next open). Pool thread. */
+bool s3_fs_unlink_when_unpinned(struct s3_store *st, uint64_t id);
+
+/* ---- store_fs.c: readers, shared by get, copy and part copy ---- */
+/* Looks bucket/key up and pins its files so they outlive a concurrent overwrite or delete
+ * (pool thread). With `pin` false the data is not pinned (HEAD). */
+enum s3_err s3_fs_obj_open(struct s3_store *st, const char *bucket, const char *key, bool pin,
+                           struct s3_fs_rec *out);
+/* Reads [off, off+len) of a located object into `buf` (pool thread), keeping one segment open. */
+struct s3_fs_reader {
+    struct s3_store *st;
+    const struct s3_fs_loc *loc;
+    size_t cur_seg;     /* the segment `fd` belongs to */
+    uint64_t cur_start; /* its offset in the object */
+    int fd;             /* -1 until needed */
+};
+void s3_fs_reader_init(struct s3_fs_reader *rd, struct s3_store *st, const struct s3_fs_loc *loc);
+int s3_fs_reader_pread(struct s3_fs_reader *rd, void *buf, size_t len, uint64_t off);
+void s3_fs_reader_cleanup(struct s3_fs_reader *rd);
+
+/* Test hooks. */
+const struct s3_fs_stats *s3_fs_store_stats(const struct s3_store *st);
+
+#endif
