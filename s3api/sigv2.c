@@ -69,7 +69,7 @@ static void mac_init(void)
     ASSERT(mac_hmac != NULL);
 }
 
-/* `msg` gets fixed texts here, or request bytes only through echo() (sigv4.c). */
+/* `msg` only ever gets fixed texts here. */
 static void set_msg(char *msg, size_t cap, const char *text)
 {
     snprintf(msg, cap, "%s", text);

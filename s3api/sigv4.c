@@ -30,34 +30,28 @@ static const char unsigned_headers_msg[] =
 static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
 static EVP_MD *md_sha256;
 static EVP_MAC *mac_hmac;
-/* HMAC with the digest already set, duplicated per use: setting the digest by name on every
- * new context costs a provider lookup. Only read after crypto_init(), so threads may share it. */
-static EVP_MAC_CTX *hmac_template;
+
+static void crypto_init(void)
+{
+    md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    ASSERT(md_sha256 != NULL && mac_hmac != NULL);
+}
 
 /* EVP calls fail only on allocation failure or a broken provider: abort like xmalloc. */
-static void crypto_init(void)
+static void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+                        unsigned char out[32])
 {
     static char digest_name[] = "SHA256"; /* OSSL_PARAM wants a non-const pointer */
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
         OSSL_PARAM_construct_end(),
     };
-
-    md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    hmac_template = mac_hmac != NULL ? EVP_MAC_CTX_new(mac_hmac) : NULL;
-    int rc = hmac_template != NULL ? EVP_MAC_CTX_set_params(hmac_template, params) : 0;
-    ASSERT(md_sha256 != NULL && rc == 1);
-}
-
-static void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-                        unsigned char out[32])
-{
     size_t n = 0;
 
     pthread_once(&crypto_once, crypto_init);
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(hmac_template);
-    int rc = ctx != NULL && EVP_MAC_init(ctx, key, key_len, NULL) == 1 &&
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac_hmac);
+    int rc = ctx != NULL && EVP_MAC_init(ctx, key, key_len, params) == 1 &&
              EVP_MAC_update(ctx, data, len) == 1 && EVP_MAC_final(ctx, out, &n, 32) == 1;
     ASSERT(rc && n == 32);
     EVP_MAC_CTX_free(ctx);
@@ -172,7 +166,7 @@ struct v4_claim {
     char amz_date[17]; /* YYYYMMDDTHHMMSSZ */
 };
 
-/* `msg` gets fixed texts here, or request bytes only through echo() (sigv4.c). */
+/* `msg` gets fixed texts, or request bytes only through echo(). */
 static void set_msg(char *msg, size_t cap, const char *text)
 {
     snprintf(msg, cap, "%s", text);
@@ -181,7 +175,7 @@ static void set_msg(char *msg, size_t cap, const char *text)
 /* Request bytes go into `msg` only when short and plain, so messages stay readable. */
 static void echo(struct span s, char *out, size_t cap)
 {
-    bool plain = s.len < cap && s.len <= 64;
+    bool plain = s.len > 0 && s.len < cap && s.len <= 64;
     for (size_t i = 0; plain && i < s.len; i++)
         plain = s.ptr[i] > ' ' && s.ptr[i] < 0x7f && s.ptr[i] != '\'' && s.ptr[i] != '"';
     snprintf(out, cap, "%.*s", plain ? (int)s.len : 3, plain ? s.ptr : "...");

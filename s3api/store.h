@@ -59,7 +59,9 @@ typedef void s3_store_cb(enum s3_err err, void *arg);
  * expired uploads. NULL with a message in `err` on failure. */
 struct s3_store *s3_store_open(struct event_base *base, struct gw_pool *pool,
                                const struct s3_store_config *cfg, char *err, size_t err_cap);
-/* Waits for in-flight commits, closes LMDB. Accepts NULL. */
+/* Waits for in-flight commits, closes LMDB. Accepts NULL. It runs the loop until the store's
+ * pool jobs are done, so call it after event_base_dispatch() returned, not from a callback,
+ * with the pool still alive; abort open puts and free objs first. */
 void s3_store_close(struct s3_store *st);
 
 /* ---- buckets ---- */

@@ -410,11 +410,8 @@ static void finish_sweep(struct s3_fs_op *op)
     free(s);
 }
 
-static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
+void s3_fs_sweep(struct s3_store *st)
 {
-    struct s3_store *st = arg;
-    (void)fd;
-    (void)what;
     if (st->loop.sweep_queued)
         return;
     struct sweep_op *s = xcalloc(1, sizeof(*s));
@@ -423,6 +420,13 @@ static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
     s->st = st;
     st->loop.sweep_queued = true;
     s3_fs_commit(st, &s->op);
+}
+
+static void on_sweep_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    s3_fs_sweep(arg);
 }
 
 /* ---- open and close ---- */

@@ -217,6 +217,8 @@ void s3_fs_defer_err(struct s3_store *st, s3_store_cb *cb, enum s3_err err, void
 void s3_fs_commit(struct s3_store *st, struct s3_fs_op *op);
 /* Takes `op` back out of the queue if no batch has taken it yet (true). */
 bool s3_fs_commit_cancel(struct s3_store *st, struct s3_fs_op *op);
+/* Queues a removal of the uploads older than upload_max_age_ms (the hourly timer's job). */
+void s3_fs_sweep(struct s3_store *st);
 /* Unlinks tmp/<id> on the pool (a file whose commit failed); id 0 is nothing. */
 void s3_fs_discard_tmp(struct s3_store *st, uint64_t id);
 int64_t s3_fs_now_ms(void);
