@@ -1186,7 +1186,7 @@ static void test_store_expires_abandoned_uploads(void)
     is_int(put_obj("mp", "old", id, 1, d, sizeof(d), e), S3_OK, "with a part file");
     size_t files = count_files("objects");
     s3_store_close(st);
-    sleep(2);
+    usleep(1100 * 1000);
     upload_age_s = 1;
     store_open();
     upload_age_s = 0;
@@ -1195,6 +1195,23 @@ static void test_store_expires_abandoned_uploads(void)
            "an upload older than the limit is removed at open");
     is_int(count_files("objects"), files - 1, "with its part files");
     store_reopen();
+
+    /* The periodic sweep, with a small age limit. */
+    is_int(mpu_create("mp", "old2", id), S3_OK, "another upload");
+    is_int(put_obj("mp", "old2", id, 1, d, sizeof(d), e), S3_OK, "with a part file");
+    files = count_files("objects");
+    usleep(400 * 1000);
+    char young[64];
+    is_int(mpu_create("mp", "young", young), S3_OK, "and a young one");
+    int64_t age = st->upload_max_age_ms;
+    st->upload_max_age_ms = 200;
+    s3_fs_sweep(st);
+    settle();
+    st->upload_max_age_ms = age;
+    is_int(list_parts("mp", "old2", id, 0, 10, &p), S3_ERR_NO_SUCH_UPLOAD,
+           "the periodic sweep removes an old upload");
+    is_int(count_files("objects"), files - 1, "and its part file");
+    is_int(mpu_abort("mp", "young", young), S3_OK, "but not a young one");
 }
 
 struct conc {
