@@ -367,6 +367,7 @@ int fg_settings_load(struct fg_settings *s, int argc, char **argv, int *exit_cod
         fg_settings_cleanup(s);
         return 1;
     }
+    *exit_code = 0;
     return 0;
 
 out:

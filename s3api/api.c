@@ -481,6 +481,7 @@ static void dispatch(struct s3_req *r)
     case S3_OP_COPY_OBJECT:
     case S3_OP_GET_OBJECT_ACL:
     case S3_OP_PUT_OBJECT_ACL:
+    case S3_OP_GET_OBJECT_TAGGING:
         s3_op_object(r);
         return;
     case S3_OP_UNKNOWN:

@@ -204,7 +204,7 @@ static void copy_object(struct s3_req *r)
     s3_store_get(r->api->store, r->src_bucket, r->src_key, false, on_copy_source, r);
 }
 
-/* ---- object ACLs ---- */
+/* ---- object ACLs and tags ---- */
 
 static void on_acl_object(enum s3_err err, struct s3_obj *obj, void *arg)
 {
@@ -221,7 +221,12 @@ static void on_acl_object(enum s3_err err, struct s3_obj *obj, void *arg)
         return;
     }
     struct evbuffer *b = evbuffer_new();
-    s3_write_acl(r, b);
+    if (r->op == S3_OP_GET_OBJECT_TAGGING) {
+        s3_xml_declaration(b);
+        evbuffer_add_printf(b, "<Tagging xmlns=\"%s\"><TagSet></TagSet></Tagging>", S3_XML_NS);
+    } else {
+        s3_write_acl(r, b);
+    }
     s3_req_reply_xml(r, 200, b);
 }
 

@@ -45,6 +45,7 @@ struct s3_chunked;
     X(DELETE_OBJECT, "DeleteObject")                                                               \
     X(GET_OBJECT_ACL, "GetObjectAcl")                                                              \
     X(PUT_OBJECT_ACL, "PutObjectAcl")                                                              \
+    X(GET_OBJECT_TAGGING, "GetObjectTagging")                                                      \
     X(CREATE_UPLOAD, "CreateMultipartUpload")                                                      \
     X(UPLOAD_PART, "UploadPart")                                                                   \
     X(UPLOAD_PART_COPY, "UploadPartCopy")                                                          \
