@@ -100,29 +100,39 @@ void s3_fs_submit(struct s3_store *st, void (*work)(void *), void (*done)(void *
     gw_pool_submit(st->pool, on_job_work, on_job_done, j);
 }
 
+void s3_fs_submit_fast(struct s3_store *st, void (*work)(void *), void (*done)(void *), void *arg)
+{
+    struct job *j = xmalloc(sizeof(*j));
+    *j = (struct job){st, work, done, arg};
+    st->loop.inflight++;
+    gw_pool_submit(st->fast_pool, on_job_work, on_job_done, j);
+}
+
 struct deferred {
+    struct s3_store *st;
     s3_store_cb *cb;
     enum s3_err err;
     void *arg;
 };
 
-static void on_nothing(void *arg)
-{
-    (void)arg;
-}
-
-static void on_deferred(void *arg)
+static void on_deferred(evutil_socket_t fd, short what, void *arg)
 {
     struct deferred *d = arg;
+    (void)fd;
+    (void)what;
+    d->st->loop.inflight--;
     d->cb(d->err, d->arg);
     free(d);
 }
 
+/* A callback deferred to the next loop turn: no pool round trip for an answer known now. */
 void s3_fs_defer_err(struct s3_store *st, s3_store_cb *cb, enum s3_err err, void *arg)
 {
     struct deferred *d = xmalloc(sizeof(*d));
-    *d = (struct deferred){cb, err, arg};
-    s3_fs_submit(st, on_nothing, on_deferred, d);
+    *d = (struct deferred){st, cb, err, arg};
+    st->loop.inflight++;
+    if (event_base_once(st->base, -1, EV_TIMEOUT, on_deferred, d, NULL) != 0)
+        ASSERT(!"event_base_once failed");
 }
 
 /* ---- write-txn helpers for ops ---- */
@@ -562,6 +572,7 @@ out:
 
 static void store_free(struct s3_store *st)
 {
+    gw_pool_free(st->fast_pool);
     if (st->loop.sweep_timer != NULL)
         event_free(st->loop.sweep_timer);
     if (st->env != NULL)
@@ -589,6 +600,7 @@ struct s3_store *s3_store_open(struct event_base *base, struct gw_pool *pool,
     struct s3_store *st = xcalloc(1, sizeof(*st));
     st->base = base;
     st->pool = pool;
+    st->fast_pool = gw_pool_new(base, 1);
     st->data_dir = xstrdup(cfg->data_dir);
     st->inline_max_bytes = cfg->inline_max_bytes ? cfg->inline_max_bytes : DEFAULT_INLINE_MAX;
     unsigned age_s = cfg->upload_max_age_s ? cfg->upload_max_age_s : DEFAULT_UPLOAD_AGE;
@@ -779,7 +791,7 @@ void s3_store_bucket_head(struct s3_store *st, const char *bucket, s3_store_cb *
     snprintf(b->bucket, sizeof(b->bucket), "%s", bucket);
     b->cb = cb;
     b->arg = arg;
-    s3_fs_submit(st, on_bucket_head_work, on_bucket_read_done, b);
+    s3_fs_submit_fast(st, on_bucket_head_work, on_bucket_read_done, b);
 }
 
 static void on_bucket_list_work(void *arg)
@@ -823,7 +835,7 @@ void s3_store_bucket_list(struct s3_store *st, s3_bucket_list_cb *cb, void *arg)
     b->st = st;
     b->list_cb = cb;
     b->arg = arg;
-    s3_fs_submit(st, on_bucket_list_work, on_bucket_read_done, b);
+    s3_fs_submit_fast(st, on_bucket_list_work, on_bucket_read_done, b);
 }
 
 /* ---- deleting ---- */

@@ -182,6 +182,7 @@ struct s3_fs_stats {
 struct s3_store {
     struct event_base *base;
     struct gw_pool *pool;
+    struct gw_pool *fast_pool; /* one thread: index lookups and small reads, never syncs */
     char *data_dir;
     size_t inline_max_bytes;
     int64_t upload_max_age_ms;
@@ -209,7 +210,10 @@ struct s3_store {
 };
 
 /* ---- store_fs.c ---- */
-/* gw_pool_submit, counted for s3_store_close(). */
+/* gw_pool_submit, counted for s3_store_close(). s3_fs_submit_fast() uses the one-thread lane
+ * for short read-only jobs (lookups, listings, first blocks), so they never queue behind a
+ * sync and are batched by one thread instead of waking several. */
+void s3_fs_submit_fast(struct s3_store *st, void (*work)(void *), void (*done)(void *), void *arg);
 void s3_fs_submit(struct s3_store *st, void (*work)(void *), void (*done)(void *), void *arg);
 /* cb(err, arg) from a later loop iteration. */
 void s3_fs_defer_err(struct s3_store *st, s3_store_cb *cb, enum s3_err err, void *arg);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "gateway/log.h"
 #include "gateway/xmalloc.h"
@@ -156,11 +157,18 @@ int s3_fs_reader_pread(struct s3_fs_reader *rd, void *buf, size_t len, uint64_t 
 
 /* ---- GetObject / HeadObject ---- */
 
+/* The first block of a file-backed object is read by the lookup job itself, and when that is
+ * the whole object the files are let go there too: a small GET costs one pool round trip, and
+ * reads of inline or prefetched bytes need none. */
+#define PREFETCH_MAX (256u << 10)
+
 struct s3_obj {
     struct s3_store *st;
     struct s3_fs_rec rec;
     bool pinned;
     struct s3_fs_reader rd; /* used by one read job at a time */
+    unsigned char *pre;     /* bytes [0, pre_len) read ahead by the lookup */
+    size_t pre_len;
 };
 
 struct get_job {
@@ -185,18 +193,30 @@ static void on_get_work(void *arg)
     /* Open the first segment now: a missing file is an error of the GET, not mid-body. */
     if (obj->pinned && obj->rec.loc.kind == S3_FS_LOC_SEGS && obj->rec.loc.n_segs > 0 &&
         obj->rec.meta.size > 0) {
-        char byte;
-        if (s3_fs_reader_pread(&obj->rd, &byte, 1, 0) != 0) {
+        uint64_t size = obj->rec.meta.size;
+        obj->pre_len = size < PREFETCH_MAX ? (size_t)size : PREFETCH_MAX;
+        obj->pre = xmalloc(obj->pre_len);
+        if (s3_fs_reader_pread(&obj->rd, obj->pre, obj->pre_len, 0) != 0) {
             log_error(&get_log, "opening the data of %s/%s: %s", g->bucket, g->key,
                       strerror(errno));
             g->err = S3_ERR_INTERNAL_ERROR;
+        } else if (obj->pre_len == size) {
+            /* All of it is in memory: nothing left to hold on to. */
+            s3_fs_reader_cleanup(&obj->rd);
+            s3_fs_reader_init(&obj->rd, g->st, &obj->rec.loc);
+            s3_fs_pins_release(g->st, &obj->rec.loc);
+            obj->pinned = false;
         }
+    } else if (obj->pinned && obj->rec.loc.kind == S3_FS_LOC_INLINE) {
+        s3_fs_pins_release(g->st, &obj->rec.loc);
+        obj->pinned = false;
     }
     if (g->err != S3_OK) {
         s3_fs_reader_cleanup(&obj->rd);
         if (obj->pinned)
             s3_fs_pins_release(g->st, &obj->rec.loc);
         s3_fs_rec_cleanup(&obj->rec);
+        free(obj->pre);
         free(obj);
         obj = NULL;
     }
@@ -222,7 +242,7 @@ void s3_store_get(struct s3_store *st, const char *bucket, const char *key, bool
     g->open_data = open_data;
     g->cb = cb;
     g->arg = arg;
-    s3_fs_submit(st, on_get_work, on_get_done, g);
+    s3_fs_submit_fast(st, on_get_work, on_get_done, g);
 }
 
 const struct s3_obj_meta *s3_obj_meta(const struct s3_obj *obj)
@@ -272,6 +292,13 @@ static void on_read_done(void *arg)
     free(r);
 }
 
+static void on_read_now(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    on_read_done(arg);
+}
+
 void s3_obj_read(struct s3_obj *obj, uint64_t off, size_t len, struct evbuffer *out,
                  s3_store_cb *cb, void *arg)
 {
@@ -284,6 +311,19 @@ void s3_obj_read(struct s3_obj *obj, uint64_t off, size_t len, struct evbuffer *
     else if (len > size - off)
         len = (size_t)(size - off);
     *r = (struct read_job){.obj = obj, .off = off, .len = len, .out = out, .cb = cb, .arg = arg};
+    const unsigned char *mem = NULL;
+    if (obj->rec.loc.kind == S3_FS_LOC_INLINE)
+        mem = obj->rec.loc.data;
+    else if (obj->pre != NULL && off + len <= obj->pre_len)
+        mem = obj->pre;
+    if (mem != NULL || len == 0) {
+        /* Bytes already in memory: no pool round trip, only the deferral the contract asks. */
+        if (len > 0)
+            evbuffer_add(out, mem + off, len);
+        r->len = 0;
+        event_base_once(obj->st->base, -1, EV_TIMEOUT, on_read_now, r, NULL);
+        return;
+    }
     s3_fs_submit(obj->st, on_read_work, on_read_done, r);
 }
 
@@ -298,6 +338,7 @@ static void on_obj_close_work(void *arg)
 static void on_obj_close_done(void *arg)
 {
     struct s3_obj *obj = arg;
+    free(obj->pre);
     s3_fs_rec_cleanup(&obj->rec);
     free(obj);
 }

@@ -245,7 +245,7 @@ void s3_store_list(struct s3_store *st, const char *bucket, const struct s3_list
         j->max = 0;
     if (j->start_after != NULL && strlen(j->start_after) > S3_FS_KEY_MAX)
         j->start_after[S3_FS_KEY_MAX] = '\0';
-    s3_fs_submit(st, on_list_work, on_list_done, j);
+    s3_fs_submit_fast(st, on_list_work, on_list_done, j);
 }
 
 /* ---- ListMultipartUploads ---- */
@@ -454,5 +454,5 @@ void s3_store_mpu_list(struct s3_store *st, const char *bucket, const char *pref
         s3_fs_submit(st, on_no_work, on_uploads_done, j);
         return;
     }
-    s3_fs_submit(st, on_uploads_work, on_uploads_done, j);
+    s3_fs_submit_fast(st, on_uploads_work, on_uploads_done, j);
 }

@@ -452,7 +452,7 @@ void s3_store_mpu_list_parts(struct s3_store *st, const char *bucket, const char
         s3_fs_submit(st, on_no_work, on_parts_done, j);
         return;
     }
-    s3_fs_submit(st, on_parts_work, on_parts_done, j);
+    s3_fs_submit_fast(st, on_parts_work, on_parts_done, j);
 }
 
 /* ---- UploadPartCopy ---- */
