@@ -574,7 +574,20 @@ class Run:
             for p in self.procs:
                 if p.alive():
                     p.stop(timeout=5)
+            self.check_sanitizers()
         self.finish()
+
+    def check_sanitizers(self):
+        """Fails the run if any floodgate printed a sanitizer report (ASan, LSan, UBSan)."""
+        marks = (b'ERROR: AddressSanitizer', b'ERROR: LeakSanitizer', b'runtime error:')
+        for p in self.procs:
+            if not isinstance(p, Floodgate) or not os.path.exists(p.stderr_path):
+                continue
+            with open(p.stderr_path, 'rb') as f:
+                data = f.read()
+            hits = [m.decode() for m in marks if m in data]
+            self.ok(not hits, '%s: no sanitizer report in its stderr' % p.name,
+                    ', '.join(hits) if hits else None)
 
     def teardown(self):
         if self._torn_down:
