@@ -542,6 +542,23 @@ static enum s3_err setup_body(struct s3_req *r)
     return S3_OK;
 }
 
+/* RFC 9112 3.2.2: a server accepts the absolute form ("http://host/path") as well; the
+ * path is what S3 signs and routes, Host still names the bucket in virtual-hosted style. */
+static struct span absolute_form_path(struct span t)
+{
+    size_t skip;
+    if (span_starts_with(t, "http://"))
+        skip = 7;
+    else if (span_starts_with(t, "https://"))
+        skip = 8;
+    else
+        return t;
+    const char *slash = memchr(t.ptr + skip, '/', t.len - skip);
+    if (slash == NULL)
+        return SPAN_LIT("/");
+    return span_make(slash, t.len - (size_t)(slash - t.ptr));
+}
+
 static void on_request(struct h1_req *h, void *arg)
 {
     struct s3_api *api = arg;
@@ -553,7 +570,7 @@ static void on_request(struct h1_req *h, void *arg)
     s3_obj_meta_init(&r->result);
     h1_req_set_data(h, r);
 
-    struct span target = h1_req_target(h), path;
+    struct span target = absolute_form_path(h1_req_target(h)), path;
     struct span query = span_cut(target, '?', &path);
     parse_query(r, query);
 
