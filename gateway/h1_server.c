@@ -394,6 +394,12 @@ static int add_field(http_parser *p, const char *at, size_t len, bool is_value)
     struct h1_req *req = c->req;
     const struct h1_limits *l = &c->srv->limits;
 
+    /* http_parser (not built strict) lets spaces into names: "Host : x" would become a header
+     * named "host ". RFC 9112 5.1: no whitespace before the colon, answer 400. */
+    if (!is_value && memchr(at, ' ', len) != NULL) {
+        c->err_status = 400;
+        return -1;
+    }
     if (req->state != H1_REQ_HEAD) {
         /* trailers: after on_headers_complete, before on_message_complete */
         if (fields_add(&req->trailers, at, len, is_value, l->max_trailer_bytes, l->max_headers) !=
@@ -436,6 +442,15 @@ static int on_headers_complete(http_parser *p)
     }
     if (p->method == HTTP_CONNECT) {
         c->err_status = 501;
+        return -1;
+    }
+    /* RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0 */
+    size_t n_host = 0;
+    for (size_t i = 0; i < req->headers.n; i++)
+        if (span_eq_str(req->headers.hdrs[i].name, "host"))
+            n_host++;
+    if (n_host > 1 || (n_host == 0 && p->http_minor >= 1)) {
+        c->err_status = 400;
         return -1;
     }
     req->http_minor = p->http_minor > 0 ? 1 : 0;
@@ -747,7 +762,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     switch (kind) {
     case H1_TIMER_IDLE:
         /* still writing the last response is not idle; the write timeout bounds that */
-        h1_conn_close(c);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+            timer_set(c, H1_TIMER_IDLE);
+        else
+            h1_conn_close(c);
         break;
     case H1_TIMER_HEADER:
         log_debug(c->req != NULL ? &c->req->log : &c->log, "header timeout, answering 408");
@@ -1127,7 +1145,7 @@ void h1_server_drain(struct h1_server *srv, void (*done)(void *arg), void *arg)
      * Connection: close if it has not started yet. */
     for (struct h1_conn *c = srv->conns; c != NULL; c = c->next)
         if (!c->dead && !c->flushing && c->req == NULL)
-            h1_conn_close(c);
+            conn_flush_close(c); /* after the last response has gone out */
     if (srv->n_conns == 0)
         event_active(srv->drain_ev, EV_TIMEOUT, 0);
 }

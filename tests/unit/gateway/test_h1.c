@@ -367,10 +367,12 @@ struct response {
 
 static struct response resp; /* big: one at a time */
 
-static void client_open(struct client *c)
+static struct h1_server *srv_one; /* max_conns 1 */
+
+static void client_open_to(struct client *c, const struct h1_server *to)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)h1_server_port(srv))};
+                             .sin_port = htons((uint16_t)h1_server_port(to))};
     struct timeval tv = {3, 0};
     int one = 1;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -383,6 +385,11 @@ static void client_open(struct client *c)
         perror("connect");
     c->cap = 1 << 16;
     c->buf = malloc(c->cap);
+}
+
+static void client_open(struct client *c)
+{
+    client_open_to(c, srv);
 }
 
 static void client_close(struct client *c)
@@ -770,6 +777,15 @@ static void test_layer_refusals(void)
     const char *garbage = "hello world, this is not http\r\n\r\n";
     expect_refusal(garbage, strlen(garbage), 400, "garbage request line: 400");
 
+    const char *nohost = "GET /hello HTTP/1.1\r\n\r\n";
+    expect_refusal(nohost, strlen(nohost), 400, "HTTP/1.1 without Host: 400");
+
+    const char *twohosts = "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
+    expect_refusal(twohosts, strlen(twohosts), 400, "two Host headers: 400");
+
+    const char *spacecolon = "GET /hello HTTP/1.1\r\nHost : x\r\n\r\n";
+    expect_refusal(spacecolon, strlen(spacecolon), 400, "space before the colon: 400");
+
     const char *unknown = "FROB /x HTTP/1.1\r\nHost: x\r\n\r\n";
     expect_refusal(unknown, strlen(unknown), 501, "unknown method: 501");
 
@@ -898,8 +914,9 @@ static void test_pipelined_big_responses_resume_parsing(void)
 {
     struct client c;
     client_open(&c);
-    client_puts(&c, "GET /big/1 HTTP/1.1\r\n\r\nGET /big/2 HTTP/1.1\r\n\r\n"
-                    "GET /big/1 HTTP/1.1\r\n\r\nGET /hello/end HTTP/1.1\r\n\r\n");
+    client_puts(&c, "GET /big/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /big/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+                    "GET /big/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                    "GET /hello/end HTTP/1.1\r\nHost: x\r\n\r\n");
     size_t want[] = {1 << 20, 2 << 20, 1 << 20};
     for (int i = 0; i < 3; i++) {
         char v[64];
@@ -913,16 +930,19 @@ static void test_pipelined_big_responses_resume_parsing(void)
     client_close(&c);
 }
 
-static void test_slow_reader_after_half_close_gets_everything(void)
+/* A response queued at once and read slowly: neither the idle timer nor the client's
+ * half-close may cut it short. */
+static void slow_read(bool half_close)
 {
     struct client c;
     size_t got = 0;
     char buf[64 * 1024];
-    int rcv = 4096;
+    int rcv = 256 * 1024; /* fixed: no autotuning, so most of the response waits in user space */
     client_open(&c);
     setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-    client_puts(&c, "GET /bigonce/12 HTTP/1.1\r\nHost: x\r\n\r\n");
-    shutdown(c.fd, SHUT_WR);
+    client_puts(&c, "GET /bigonce/16 HTTP/1.1\r\nHost: x\r\n\r\n");
+    if (half_close)
+        shutdown(c.fd, SHUT_WR);
     double t0 = now_ms();
     for (;;) {
         ssize_t n = recv(c.fd, buf, sizeof(buf), 0);
@@ -930,11 +950,21 @@ static void test_slow_reader_after_half_close_gets_everything(void)
             break;
         got += (size_t)n;
         if (got % (1 << 20) < (size_t)n)
-            usleep(60000); /* about 700 ms in all: longer than idle_timeout_ms */
+            usleep(50000); /* about 800 ms in all: longer than idle_timeout_ms */
     }
     ok(now_ms() - t0 > 400, "the read took longer than the idle timeout");
-    ok(got > (12u << 20), "whole response, then the close");
+    ok(got > (16u << 20), "whole response, then the close");
     client_close(&c);
+}
+
+static void test_slow_reader_gets_everything(void)
+{
+    slow_read(false);
+}
+
+static void test_slow_reader_after_half_close_gets_everything(void)
+{
+    slow_read(true);
 }
 
 static void test_body_timeout_answers_408_and_aborts(void)
@@ -965,6 +995,23 @@ static void test_write_stall_closes_and_aborts(void)
     while (aborts_now() == before && now_ms() - t0 < 4000)
         usleep(10000);
     is_int(aborts_now() - before, 1, "a client that stops reading is cut off: on_abort");
+    client_close(&c);
+}
+
+static void test_max_conns_refuses_extra_connections(void)
+{
+    struct client a, b, c;
+    client_open_to(&a, srv_one);
+    client_puts(&a, "GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    ok(read_response(&a, &resp, false) == 0 && resp.status == 200, "first connection served");
+    client_open_to(&b, srv_one);
+    ok(client_sees_close(&b, 2000), "second connection over max_conns closed at once");
+    client_close(&b);
+    client_close(&a);
+    usleep(100000); /* let the server see the first one go */
+    client_open_to(&c, srv_one);
+    client_puts(&c, "GET /hello/c HTTP/1.1\r\nHost: x\r\n\r\n");
+    ok(read_response(&c, &resp, false) == 0 && resp.status == 200, "a slot is free again");
     client_close(&c);
 }
 
@@ -1079,6 +1126,9 @@ int main(void)
     srv = h1_server_new(base, &l, &h);
     ok(h1_server_listen(srv, "127.0.0.1:0") == 0, "listen on a free port");
     ok(h1_server_port(srv) > 0, "bound port known");
+    l.max_conns = 1;
+    srv_one = h1_server_new(base, &l, &h);
+    ok(h1_server_listen(srv_one, "127.0.0.1:0") == 0, "second server listens");
     pthread_t loop;
     pthread_create(&loop, NULL, loop_main, NULL);
 
@@ -1098,14 +1148,17 @@ int main(void)
     subtest(test_chunked_response_framing);
     subtest(test_abort_when_client_leaves_mid_body);
     subtest(test_pipelined_big_responses_resume_parsing);
+    subtest(test_slow_reader_gets_everything);
     subtest(test_slow_reader_after_half_close_gets_everything);
     subtest(test_body_timeout_answers_408_and_aborts);
     subtest(test_write_stall_closes_and_aborts);
+    subtest(test_max_conns_refuses_extra_connections);
     subtest(test_drain_finishes_inflight_and_closes_idle);
 
     event_base_loopbreak(base);
     pthread_join(loop, NULL);
     h1_server_free(srv);
+    h1_server_free(srv_one);
     event_base_free(base);
     log_close();
     check_access_log(log_path);
