@@ -51,7 +51,8 @@ struct h1_field_off {
 };
 
 /* A header or trailer block as it arrives in pieces: offsets while it grows, spans once
- * complete (raw never moves after that). */
+ * complete (raw never moves after that). The arrays outlive the request: a connection hands
+ * them to its next request (see req_recycle in h1_server.c). */
 struct h1_fields {
     char *raw; /* names (lowercased) and values back to back */
     size_t raw_len, raw_cap;
@@ -59,8 +60,14 @@ struct h1_fields {
     size_t n, off_cap;
     size_t n_bytes;         /* counted against the limit, with 4 per field for ": " CRLF */
     bool in_value;          /* the last piece was a value: a name piece starts a new field */
+    bool finished;          /* hdrs is built; raw no longer grows */
     struct gw_header *hdrs; /* built by the completion; n entries */
+    size_t hdrs_cap;
 };
+
+/* Room kept in front of the response head for the status line, which is only known at
+ * h1_resp_start() but goes first: "HTTP/1.1 431 Request Header Fields Too Large\r\n" is 46. */
+#define H1_STATUS_ROOM 64
 
 struct h1_req {
     struct h1_conn *conn;
@@ -93,7 +100,8 @@ struct h1_req {
     /* response */
     enum h1_resp_state resp_state;
     enum h1_body_mode mode;
-    struct evbuffer *resp_head; /* the handler's headers until h1_resp_start() */
+    char *resp_head; /* H1_STATUS_ROOM bytes, then the handler's headers, until h1_resp_start() */
+    size_t resp_head_len, resp_head_cap;
     int status;
     int64_t resp_length;
     uint64_t body_out;
@@ -111,14 +119,19 @@ struct h1_conn {
     struct event *timer; /* the phase timer below */
     struct event *defer; /* re-runs processing, fires drain callbacks, frees a dead conn */
     enum h1_timer timer_kind;
+    uint64_t deadline_ms; /* when the current phase times out (monotonic ms) */
+    uint64_t armed_ms;    /* when `timer` fires; 0 when it is not armed */
     struct log_ctx log;
-    struct h1_req *req; /* being parsed or answered; NULL between requests */
-    int err_status;     /* set by a parser callback that fails on a limit */
+    struct h1_req *req;   /* being parsed or answered; NULL between requests */
+    struct h1_req *spare; /* the last request's buffers, kept for the next one */
+    int err_status;       /* set by a parser callback that fails on a limit */
     size_t discard_left;
     bool in_process, want_process, want_drain;
-    bool dead;     /* closed; freed from `defer` */
-    bool eof;      /* the peer finished sending */
-    bool flushing; /* last response queued: close once the output is empty */
+    bool flush_pending; /* output was queued that no write has been tried for yet */
+    bool write_waiting; /* the socket was full: the bufferevent's write event is enabled */
+    bool dead;          /* closed; freed from `defer` */
+    bool eof;           /* the peer finished sending */
+    bool flushing;      /* last response queued: close once the output is empty */
 };
 
 struct h1_server {
@@ -136,12 +149,17 @@ struct h1_server {
     void *drain_arg;
     struct event *drain_ev;
     time_t date_sec;
-    char date[40];
+    char date[40]; /* IMF-fixdate, always H1_DATE_LEN characters */
     time_t refuse_log_sec;
 };
 
+#define H1_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+
 /* Between h1_server.c and h1_response.c. */
 void h1_conn_schedule(struct h1_conn *c);
+/* Bytes were queued on the connection's output: makes sure a write is tried for them once
+ * the current round of processing ends. */
+void h1_conn_output_added(struct h1_conn *c);
 void h1_conn_close(struct h1_conn *c);
 /* h1_resp_end() has queued the last bytes: logs and frees `req`, then keeps the connection
  * for the next request or closes it once flushed. */

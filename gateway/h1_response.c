@@ -30,8 +30,8 @@ struct span h1_req_target(const struct h1_req *req)
 
 const struct gw_header *h1_req_headers(const struct h1_req *req, size_t *n)
 {
-    *n = req->headers.hdrs != NULL ? req->headers.n : 0;
-    return req->headers.hdrs;
+    *n = req->headers.finished ? req->headers.n : 0;
+    return *n > 0 ? req->headers.hdrs : NULL;
 }
 
 struct span h1_req_header(const struct h1_req *req, const char *lname)
@@ -44,8 +44,8 @@ struct span h1_req_header(const struct h1_req *req, const char *lname)
 
 const struct gw_header *h1_req_trailers(const struct h1_req *req, size_t *n)
 {
-    *n = req->trailers.hdrs != NULL ? req->trailers.n : 0;
-    return req->trailers.hdrs;
+    *n = req->trailers.finished ? req->trailers.n : 0;
+    return *n > 0 ? req->trailers.hdrs : NULL;
 }
 
 int64_t h1_req_content_length(const struct h1_req *req)
@@ -160,6 +160,7 @@ const char *h1_date(struct h1_server *srv)
     gmtime_r(&tv.tv_sec, &tm);
     snprintf(srv->date, sizeof(srv->date), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
              tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    ASSERT(strlen(srv->date) == H1_DATE_LEN);
     srv->date_sec = tv.tv_sec;
     return srv->date;
 }
@@ -205,9 +206,66 @@ void h1_write_error(struct h1_conn *c, int status, const char *request_id, bool 
 
 /* ---- responses ---------------------------------------------------------------------------- */
 
+/* The response head is built in one flat buffer (req->resp_head, kept from request to
+ * request by the connection) and queued with a single copy at h1_resp_start(). */
+
+/* Makes room for `n` more bytes of head. */
+static char *head_reserve(struct h1_req *req, size_t n)
+{
+    if (req->resp_head_len + n > req->resp_head_cap) {
+        size_t want = req->resp_head_cap < 512 ? 512 : req->resp_head_cap;
+        while (want < req->resp_head_len + n)
+            want *= 2;
+        req->resp_head = xrealloc(req->resp_head, want);
+        req->resp_head_cap = want;
+    }
+    return req->resp_head + req->resp_head_len;
+}
+
+static void head_add(struct h1_req *req, const char *p, size_t n)
+{
+    memcpy(head_reserve(req, n), p, n);
+    req->resp_head_len += n;
+}
+
+/* Adds `s` with CR and LF replaced by spaces: header text never ends a line early. */
+static void head_add_clean(struct h1_req *req, const char *s)
+{
+    size_t n = strlen(s);
+    char *p = head_reserve(req, n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = s[i] == '\r' || s[i] == '\n' ? ' ' : s[i];
+    req->resp_head_len += n;
+}
+
+/* Decimal digits of `v` into out (room for 20), returning how many. */
+static size_t format_u64(uint64_t v, char *out)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 /* Headers the layer writes itself; a handler's copy would contradict the framing. */
 static bool is_framing_header(const char *name)
 {
+    switch (name[0]) { /* most names go no further than this */
+    case 'c':
+    case 'C':
+    case 't':
+    case 'T':
+    case 'd':
+    case 'D':
+        break;
+    default:
+        return false;
+    }
     return strcasecmp(name, "content-length") == 0 || strcasecmp(name, "transfer-encoding") == 0 ||
            strcasecmp(name, "connection") == 0 || strcasecmp(name, "date") == 0;
 }
@@ -220,16 +278,36 @@ void h1_resp_header(struct h1_req *req, const char *name, const char *value)
             req->resp_close = true;
         return;
     }
-    add_clean(req->resp_head, name);
-    evbuffer_add(req->resp_head, ": ", 2);
-    add_clean(req->resp_head, value);
-    evbuffer_add(req->resp_head, "\r\n", 2);
+    head_add_clean(req, name);
+    head_add(req, ": ", 2);
+    head_add_clean(req, value);
+    head_add(req, "\r\n", 2);
+}
+
+/* Writes the status line into the room kept in front of the headers; returns where the head
+ * now starts. */
+static size_t head_put_status(struct h1_req *req, int status)
+{
+    const char *reason = h1_reason(status);
+    size_t reason_len = strlen(reason);
+    size_t n = 9 + 3 + 1 + reason_len + 2;
+    char *p;
+
+    ASSERT(n <= H1_STATUS_ROOM);
+    p = req->resp_head + H1_STATUS_ROOM - n;
+    memcpy(p, "HTTP/1.1 ", 9);
+    p[9] = (char)('0' + status / 100);
+    p[10] = (char)('0' + status / 10 % 10);
+    p[11] = (char)('0' + status % 10);
+    p[12] = ' ';
+    memcpy(p + 13, reason, reason_len);
+    memcpy(p + 13 + reason_len, "\r\n", 2);
+    return H1_STATUS_ROOM - n;
 }
 
 void h1_resp_start(struct h1_req *req, int status, int64_t content_length)
 {
     struct h1_conn *c = req->conn;
-    struct evbuffer *head = req->resp_head;
     /* HEAD keeps the handler's Content-Length; 204 and 304 carry no framing at all */
     bool no_body = req->head || status == 204 || status == 304;
 
@@ -254,21 +332,44 @@ void h1_resp_start(struct h1_req *req, int status, int64_t content_length)
     if (c->dead)
         return;
 
-    evbuffer_add_printf(head, "Date: %s\r\n", h1_date(c->srv));
-    if (status != 204 && status != 304 && content_length >= 0)
-        evbuffer_add_printf(head, "Content-Length: %" PRId64 "\r\n", content_length);
-    else if (req->mode == H1_BODY_CHUNKED)
-        evbuffer_add(head, "Transfer-Encoding: chunked\r\n", 28);
+    head_reserve(req, 0); /* the status room exists even when no header was added */
+    head_add(req, "Date: ", 6);
+    head_add(req, h1_date(c->srv), H1_DATE_LEN);
+    head_add(req, "\r\n", 2);
+    if (status != 204 && status != 304 && content_length >= 0) {
+        head_add(req, "Content-Length: ", 16);
+        req->resp_head_len += format_u64((uint64_t)content_length, head_reserve(req, 20));
+        head_add(req, "\r\n", 2);
+    } else if (req->mode == H1_BODY_CHUNKED) {
+        head_add(req, "Transfer-Encoding: chunked\r\n", 28);
+    }
     if (req->close_conn)
-        evbuffer_add(head, "Connection: close\r\n", 19);
+        head_add(req, "Connection: close\r\n", 19);
     else if (req->http_minor == 0)
-        evbuffer_add(head, "Connection: keep-alive\r\n", 24);
-    evbuffer_add(head, "\r\n", 2);
+        head_add(req, "Connection: keep-alive\r\n", 24);
+    head_add(req, "\r\n", 2);
 
-    char line[64];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, h1_reason(status));
-    evbuffer_prepend(head, line, (size_t)n);
-    bufferevent_write_buffer(c->bev, head);
+    size_t from = head_put_status(req, status);
+    bufferevent_write(c->bev, req->resp_head + from, req->resp_head_len - from);
+    h1_conn_output_added(c);
+}
+
+/* Chunked framing: the size line of a chunk of `len` bytes. */
+static void add_chunk_size(struct evbuffer *out, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char line[2 * sizeof(size_t) + 2];
+    size_t n = 0;
+    char tmp[2 * sizeof(size_t)];
+    do {
+        tmp[n++] = hex[len & 0xf];
+        len >>= 4;
+    } while (len != 0);
+    for (size_t i = 0; i < n; i++)
+        line[i] = tmp[n - 1 - i];
+    line[n] = '\r';
+    line[n + 1] = '\n';
+    evbuffer_add(out, line, n + 2);
 }
 
 /* How much of `len` may go out: all of it unless it passes the announced Content-Length. */
@@ -297,11 +398,12 @@ void h1_resp_write(struct h1_req *req, const void *data, size_t len)
         return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (req->mode == H1_BODY_CHUNKED)
-        evbuffer_add_printf(out, "%zx\r\n", len);
+        add_chunk_size(out, len);
     evbuffer_add(out, data, len);
     if (req->mode == H1_BODY_CHUNKED)
         evbuffer_add(out, "\r\n", 2);
     req->body_out += len;
+    h1_conn_output_added(c);
 }
 
 void h1_resp_write_buf(struct h1_req *req, struct evbuffer *data)
@@ -319,7 +421,7 @@ void h1_resp_write_buf(struct h1_req *req, struct evbuffer *data)
     size_t len = body_room(req, all);
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (req->mode == H1_BODY_CHUNKED)
-        evbuffer_add_printf(out, "%zx\r\n", len);
+        add_chunk_size(out, len);
     if (len == all)
         evbuffer_add_buffer(out, data);
     else
@@ -328,6 +430,7 @@ void h1_resp_write_buf(struct h1_req *req, struct evbuffer *data)
     if (req->mode == H1_BODY_CHUNKED)
         evbuffer_add(out, "\r\n", 2);
     req->body_out += len;
+    h1_conn_output_added(c);
 }
 
 size_t h1_resp_pending(const struct h1_req *req)
@@ -359,8 +462,10 @@ void h1_resp_end(struct h1_req *req)
     req->resp_state = H1_RESP_ENDED;
     req->drain_cb = NULL;
     if (!c->dead) {
-        if (req->mode == H1_BODY_CHUNKED)
+        if (req->mode == H1_BODY_CHUNKED) {
             evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+            h1_conn_output_added(c);
+        }
         if (req->mode == H1_BODY_LENGTH && req->body_out < (uint64_t)req->resp_length) {
             /* the client would wait for the missing bytes: only a close ends this body */
             log_warn(&req->log, "response ended %" PRIu64 " bytes short of its Content-Length",

@@ -11,6 +11,7 @@
  *   re-reads c->req instead of trusting a saved pointer.
  * - A connection is only marked dead from anywhere; it is freed from its deferred event. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -38,6 +39,8 @@
     ((size_t)64 * 1024) /* per http_parser_execute() call: bounds body overshoot */
 #define DISCARD_MAX_BYTES ((size_t)64 * 1024) /* request bytes read and dropped while closing */
 #define MIN_PARSER_LIMIT  ((size_t)1024 * 1024)
+/* Buffers a finished request may hand to the connection's next one; bigger ones are freed. */
+#define RECYCLE_MAX_BYTES ((size_t)16 * 1024)
 
 static void conn_process(struct h1_conn *c);
 
@@ -68,11 +71,20 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
+/* 16 uppercase hex digits (what "%016" PRIX64 gives), written by hand: this runs for every
+ * request. */
 static void request_id_make(char *out, size_t cap)
 {
+    static const char hex[] = "0123456789ABCDEF";
+
+    ASSERT(cap >= 17);
     pthread_once(&rid_once, rid_seed);
-    uint64_t n = __atomic_fetch_add(&rid_counter, 1, __ATOMIC_RELAXED);
-    snprintf(out, cap, "%016" PRIX64, mix64(n));
+    uint64_t v = mix64(__atomic_fetch_add(&rid_counter, 1, __ATOMIC_RELAXED));
+    for (int i = 15; i >= 0; i--) {
+        out[i] = hex[v & 0xf];
+        v >>= 4;
+    }
+    out[16] = '\0';
 }
 
 /* ---- requests ------------------------------------------------------------------------- */
@@ -129,9 +141,14 @@ static int fields_add(struct h1_fields *f, const char *at, size_t len, bool is_v
 /* Turns offsets into spans; raw is final from here on. */
 static void fields_finish(struct h1_fields *f)
 {
-    if (f->n == 0 || f->hdrs != NULL)
+    if (f->finished)
         return;
-    f->hdrs = xcalloc(f->n, sizeof(*f->hdrs));
+    f->finished = true;
+    if (f->n > f->hdrs_cap) {
+        free(f->hdrs);
+        f->hdrs = xmalloc(f->n * sizeof(*f->hdrs));
+        f->hdrs_cap = f->n;
+    }
     for (size_t i = 0; i < f->n; i++) {
         const struct h1_field_off *o = &f->off[i];
         f->hdrs[i].name = span_make(f->raw + o->name_off, o->name_len);
@@ -145,6 +162,24 @@ static void fields_cleanup(struct h1_fields *f)
     free(f->raw);
     free(f->off);
     free(f->hdrs);
+}
+
+/* Empties a block for the next request, keeping its arrays unless they grew big. */
+static void fields_recycle(struct h1_fields *f)
+{
+    struct h1_fields keep = {.raw = f->raw,
+                             .raw_cap = f->raw_cap,
+                             .off = f->off,
+                             .off_cap = f->off_cap,
+                             .hdrs = f->hdrs,
+                             .hdrs_cap = f->hdrs_cap};
+
+    if (keep.raw_cap > RECYCLE_MAX_BYTES || keep.off_cap * sizeof(*keep.off) > RECYCLE_MAX_BYTES ||
+        keep.hdrs_cap * sizeof(*keep.hdrs) > RECYCLE_MAX_BYTES) {
+        fields_cleanup(f);
+        keep = (struct h1_fields){0};
+    }
+    *f = keep;
 }
 
 /* The handler took bytes from `body` outside on_body: reading can go on if it had stalled. */
@@ -167,32 +202,86 @@ static void on_body_buffer(struct evbuffer *buf, const struct evbuffer_cb_info *
 
 static struct h1_req *req_new(struct h1_conn *c)
 {
-    struct h1_req *req = xcalloc(1, sizeof(*req));
+    struct h1_req *req = c->spare;
+
+    if (req != NULL) {
+        c->spare = NULL; /* already reset by req_recycle */
+    } else {
+        req = xcalloc(1, sizeof(*req));
+        req->body = evbuffer_new();
+        ASSERT(req->body != NULL);
+        req->body_cb = evbuffer_add_cb(req->body, on_body_buffer, req);
+        ASSERT(req->body_cb != NULL);
+    }
     req->conn = c;
     req->log = c->log;
     request_id_make(req->log.request_id, sizeof(req->log.request_id));
     clock_gettime(CLOCK_MONOTONIC, &req->t_start);
     req->content_length = -1;
     req->resp_length = -1;
-    req->body = evbuffer_new();
-    req->resp_head = evbuffer_new();
-    ASSERT(req->body != NULL && req->resp_head != NULL);
-    req->body_cb = evbuffer_add_cb(req->body, on_body_buffer, req);
-    ASSERT(req->body_cb != NULL);
+    req->resp_head_len = H1_STATUS_ROOM;
     return req;
 }
 
-static void req_free(struct h1_req *req)
+static void req_destroy(struct h1_req *req)
 {
     if (req == NULL)
         return;
     evbuffer_remove_cb_entry(req->body, req->body_cb);
     evbuffer_free(req->body);
-    evbuffer_free(req->resp_head);
+    free(req->resp_head);
     fields_cleanup(&req->headers);
     fields_cleanup(&req->trailers);
     free(req->target);
     free(req);
+}
+
+/* Resets a finished request for the connection's next one, keeping its allocations (the
+ * struct, the body buffer with its callback, the target, header and response-head arrays):
+ * a keep-alive request then costs this layer no malloc at all. */
+static void req_recycle(struct h1_req *req)
+{
+    struct h1_req keep = {
+        .body = req->body,
+        .body_cb = req->body_cb,
+        .target = req->target,
+        .target_cap = req->target_cap,
+        .headers = req->headers,
+        .trailers = req->trailers,
+        .resp_head = req->resp_head,
+        .resp_head_cap = req->resp_head_cap,
+    };
+
+    /* c->req no longer points here, so on_body_buffer ignores this drain */
+    evbuffer_drain(keep.body, evbuffer_get_length(keep.body));
+    if (keep.target_cap > RECYCLE_MAX_BYTES) {
+        free(keep.target);
+        keep.target = NULL;
+        keep.target_cap = 0;
+    }
+    if (keep.resp_head_cap > RECYCLE_MAX_BYTES) {
+        free(keep.resp_head);
+        keep.resp_head = NULL;
+        keep.resp_head_cap = 0;
+    }
+    fields_recycle(&keep.headers);
+    fields_recycle(&keep.trailers);
+    *req = keep;
+}
+
+/* The request is over: its buffers go to the connection's next request, unless the
+ * connection is going away or already holds a spare. */
+static void req_free(struct h1_req *req)
+{
+    if (req == NULL)
+        return;
+    struct h1_conn *c = req->conn;
+    if (c->dead || c->flushing || c->spare != NULL) {
+        req_destroy(req);
+        return;
+    }
+    req_recycle(req);
+    c->spare = req;
 }
 
 static void req_log_access(struct h1_req *req)
@@ -228,7 +317,31 @@ static void req_abort(struct h1_conn *c)
 
 /* ---- timers --------------------------------------------------------------------------- */
 
-/* Arms the phase timer; re-arming the same kind restarts it. */
+/* The phase timer is lazy. A keep-alive request moves through three phases (idle, header,
+ * none) and every body read restarts the body timeout; re-arming the event each time would
+ * put three timer-heap updates under the base lock into every request. Instead a phase
+ * change only records its deadline, and the event is re-armed only when that deadline is
+ * earlier than the one it is armed for. When it fires early, on_timer re-arms it for what
+ * is left of the current phase. */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    /* the coarse clock (a few ms of resolution) is plenty for timeouts of seconds */
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void timer_arm(struct h1_conn *c, uint64_t now, uint64_t due)
+{
+    uint64_t ms = due > now ? due - now : 0;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+    evtimer_add(c->timer, &tv);
+    c->armed_ms = due;
+}
+
+/* Starts phase `kind`; starting the same kind again restarts its timeout. */
 static void timer_set(struct h1_conn *c, enum h1_timer kind)
 {
     const struct h1_limits *l = &c->srv->limits;
@@ -248,12 +361,12 @@ static void timer_set(struct h1_conn *c, enum h1_timer kind)
         break;
     }
     c->timer_kind = ms > 0 ? kind : H1_TIMER_NONE;
-    if (ms == 0) {
-        evtimer_del(c->timer);
-        return;
-    }
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
+    if (ms == 0)
+        return; /* an armed event finds nothing to do when it fires */
+    uint64_t now = now_ms();
+    c->deadline_ms = now + ms;
+    if (c->armed_ms == 0 || c->armed_ms > c->deadline_ms)
+        timer_arm(c, now, c->deadline_ms);
 }
 
 /* ---- connection teardown ---------------------------------------------------------------- */
@@ -269,8 +382,76 @@ void h1_conn_close(struct h1_conn *c)
         c->dead = true;
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
         evtimer_del(c->timer);
+        c->armed_ms = 0;
     }
     h1_conn_schedule(c);
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+/* Responses are written straight to the socket once the round of processing that queued them
+ * ends: one writev carries a small response's head and body, or the answers to several
+ * pipelined requests. The bufferevent's write event is enabled only while the socket is full
+ * (write_waiting); keeping it enabled would cost two epoll_ctl calls per response, one to
+ * start watching for writability when a response is queued and one to stop once it is out.
+ * A connection without a socket (a bufferevent pair in tests) always goes through the
+ * bufferevent. */
+
+/* A direct write took the output down to the low-water mark: what on_write would do then
+ * (a drain callback, or parsing held back by queued responses), from the deferred event. */
+static void conn_wrote_down(struct h1_conn *c)
+{
+    if (c->req != NULL && c->req->drain_cb != NULL) {
+        c->want_drain = true;
+        h1_conn_schedule(c);
+    } else if (c->req == NULL && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+        h1_conn_schedule(c);
+    }
+}
+
+static void conn_flush(struct h1_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    c->flush_pending = false;
+    if (c->dead || c->write_waiting || evbuffer_get_length(out) == 0)
+        return;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd >= 0) {
+        /* a socket bufferevent keeps the front of its output frozen but while it writes
+         * itself; we do what its write callback does */
+        evbuffer_unfreeze(out, 1);
+        int n = evbuffer_write(out, fd);
+        int err = errno;
+        evbuffer_freeze(out, 1);
+        if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+            log_debug(c->req != NULL ? &c->req->log : &c->log, "connection failed: %s",
+                      strerror(err));
+            h1_conn_close(c);
+            return;
+        }
+        size_t left = evbuffer_get_length(out);
+        if (left <= c->srv->limits.write_low_water)
+            conn_wrote_down(c);
+        if (left == 0) {
+            if (c->flushing)
+                h1_conn_close(c);
+            return;
+        }
+    }
+    /* the rest goes out as the socket drains; on_write hands back once it is all out */
+    c->write_waiting = true;
+    bufferevent_enable(c->bev, EV_WRITE);
+}
+
+void h1_conn_output_added(struct h1_conn *c)
+{
+    if (c->write_waiting || c->flush_pending)
+        return;
+    c->flush_pending = true;
+    /* inside conn_process the flush comes at its end; otherwise from the deferred event */
+    if (!c->in_process)
+        h1_conn_schedule(c);
 }
 
 static void conn_destroy(struct h1_conn *c)
@@ -284,6 +465,7 @@ static void conn_destroy(struct h1_conn *c)
         c->prev->next = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    req_destroy(c->spare);
     bufferevent_free(c->bev);
     event_free(c->timer);
     event_free(c->defer);
@@ -309,7 +491,8 @@ static void conn_flush_close(struct h1_conn *c)
         bufferevent_disable(c->bev, EV_READ);
     else
         bufferevent_enable(c->bev, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    conn_flush(c);
+    if (!c->dead && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         h1_conn_close(c);
 }
 
@@ -356,10 +539,15 @@ void h1_conn_request_done(struct h1_conn *c, struct h1_req *req, bool close)
     }
     /* Keep-alive: the parser was paused at the end of this message. */
     http_parser_pause(&c->parser, 0);
-    if (!c->eof)
+    if (!c->eof && (bufferevent_get_enabled(c->bev) & EV_READ) == 0)
         bufferevent_enable(c->bev, EV_READ);
     timer_set(c, H1_TIMER_IDLE); /* the next request's first byte switches to the header timer */
-    h1_conn_schedule(c);
+    /* pipelined requests: conn_process's loop goes on by itself; from anywhere else, resume
+     * from the loop */
+    if (c->in_process)
+        c->want_process = true;
+    else
+        h1_conn_schedule(c);
 }
 
 /* ---- parser callbacks: record, never call the handler ------------------------------------ */
@@ -661,6 +849,11 @@ static void process_loop(struct h1_conn *c)
             continue;
         if (req != NULL)
             req_check_stall(c, req);
+        if (req == NULL && c->flush_pending && !conn_may_parse(c)) {
+            /* answers to pipelined requests piled up: write them before parsing more */
+            conn_flush(c);
+            continue;
+        }
         if (!conn_may_parse(c) || evbuffer_get_length(in) == 0)
             return;
         if (parse_some(c, in) != 0)
@@ -680,6 +873,8 @@ static void conn_process(struct h1_conn *c)
         process_loop(c);
     } while (c->want_process && !c->dead && !c->flushing);
     c->in_process = false;
+    if (c->flush_pending)
+        conn_flush(c);
     if (!c->dead && !c->flushing && c->eof)
         conn_check_eof(c);
 }
@@ -721,6 +916,11 @@ static void on_write(struct bufferevent *bev, void *arg)
     struct h1_conn *c = arg;
     if (c->dead)
         return;
+    if (c->write_waiting && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        /* all out: back to writing directly (conn_flush) */
+        c->write_waiting = false;
+        bufferevent_disable(bev, EV_WRITE);
+    }
     if (c->flushing) {
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
             h1_conn_close(c);
@@ -756,9 +956,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
 
-    c->timer_kind = H1_TIMER_NONE;
-    if (c->dead || c->flushing)
+    c->armed_ms = 0;
+    if (c->dead || c->flushing || kind == H1_TIMER_NONE)
         return;
+    uint64_t now = now_ms();
+    if (now < c->deadline_ms) {
+        timer_arm(c, now, c->deadline_ms); /* armed for an earlier phase (see timer_set) */
+        return;
+    }
+    c->timer_kind = H1_TIMER_NONE;
     switch (kind) {
     case H1_TIMER_IDLE:
         /* still writing the last response is not idle; the write timeout bounds that */
@@ -792,6 +998,8 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
     }
     if (!c->dead && !c->flushing)
         conn_process(c);
+    if (c->flush_pending)
+        conn_flush(c);
     if (!c->dead && c->flushing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         h1_conn_close(c);
     /* the outermost frame for this connection: nothing below us still holds it */
@@ -822,8 +1030,10 @@ void h1_req_read_body(struct h1_req *req)
     req->state = H1_REQ_BODY;
     if (c->dead || c->flushing)
         return;
-    if (req->expect_continue && req->resp_state == H1_RESP_NONE && !req->message_complete)
+    if (req->expect_continue && req->resp_state == H1_RESP_NONE && !req->message_complete) {
         bufferevent_write(c->bev, cont, sizeof(cont) - 1);
+        h1_conn_output_added(c);
+    }
     if (!req->message_complete) {
         http_parser_pause(&c->parser, 0);
         body_reading_on(c, req);
@@ -891,7 +1101,15 @@ static struct h1_conn *conn_new(struct h1_server *srv, struct bufferevent *bev, 
                               .tv_usec = (suseconds_t)(l->write_timeout_ms % 1000) * 1000};
         bufferevent_set_timeouts(bev, NULL, &wtv);
     }
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    /* A socket is written directly (conn_flush); a bufferevent pair through its events.
+     * (A new bufferevent starts with EV_WRITE enabled.) */
+    c->write_waiting = bufferevent_getfd(bev) < 0;
+    if (c->write_waiting)
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+    else {
+        bufferevent_disable(bev, EV_WRITE);
+        bufferevent_enable(bev, EV_READ);
+    }
     timer_set(c, H1_TIMER_HEADER); /* a connection that never sends a byte times out too */
     return c;
 }

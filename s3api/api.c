@@ -40,11 +40,7 @@ const char *s3_op_name(enum s3_op op)
 
 static void req_free(struct s3_req *r)
 {
-    for (size_t i = 0; i < r->n_params; i++) {
-        free(r->params[i].name);
-        free(r->params[i].value);
-    }
-    free(r->params);
+    free(r->params); /* the parameters' strings live in the same block */
     free(r->bucket);
     free(r->key);
     free(r->resource);
@@ -162,6 +158,9 @@ void s3_req_fail(struct s3_req *r, enum s3_err err, const char *msg)
         return;
     }
     struct evbuffer *body = evbuffer_new();
+    if (r->resource == NULL) /* only error bodies need it */
+        r->resource = xasprintf("/%s%s%s", r->bucket ? r->bucket : "", r->key ? "/" : "",
+                                r->key ? r->key : "");
     s3_err_write_xml(body, err, msg, r->resource, lc->request_id);
     h1_resp_header(r->h1, "Content-Type", "application/xml");
     h1_resp_start(r->h1, status, (int64_t)evbuffer_get_length(body));
@@ -257,8 +256,25 @@ enum s3_err s3_req_collect_meta(struct s3_req *r, struct s3_obj_meta *m)
     return S3_OK;
 }
 
+/* Whether any header could announce a checksum: most requests have none, and one pass over
+ * the headers is cheaper than looking each candidate up. */
+static bool has_checksum_header(const struct s3_req *r)
+{
+    size_t n;
+    const struct gw_header *h = h1_req_headers(r->h1, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct span name = h[i].name;
+        if (name.len >= 13 && memcmp(name.ptr, "x-amz-", 6) == 0 &&
+            (span_eq_str(name, "x-amz-trailer") || span_starts_with(name, "x-amz-checksum-")))
+            return true;
+    }
+    return false;
+}
+
 enum s3_cksum_alg s3_req_cksum_alg(const struct s3_req *r)
 {
+    if (!has_checksum_header(r))
+        return S3_CKSUM_NONE;
     struct span t = h1_req_header(r->h1, "x-amz-trailer");
     if (t.ptr != NULL && span_starts_with(span_trim(t), "x-amz-checksum-")) {
         t = span_trim(t);
@@ -348,6 +364,8 @@ static void on_body(struct h1_req *h, struct evbuffer *data, void *arg)
         evbuffer_drain(data, evbuffer_get_length(data));
         return;
     }
+    if (r->decoded == NULL)
+        r->decoded = evbuffer_new();
     size_t before = evbuffer_get_length(r->decoded);
     if (r->chunked != NULL) {
         enum s3_err err = s3_chunked_feed(r->chunked, data, r->decoded);
@@ -413,30 +431,38 @@ static void on_abort(struct h1_req *h, void *arg)
 
 /* ---- classification and authentication ---- */
 
+#define MAX_PARAMS 256
+
+/* Decodes the query into r->params: one allocation holds the array and every name and value
+ * (a decoded part is never longer than its raw form; each gets a NUL). */
 static void parse_query(struct s3_req *r, struct span q)
 {
-    size_t cap = 0;
+    size_t max = 1;
+
+    if (q.ptr == NULL || q.len == 0)
+        return;
+    for (size_t i = 0; i < q.len; i++)
+        max += q.ptr[i] == '&';
+    if (max > MAX_PARAMS)
+        max = MAX_PARAMS;
+    r->params = xmalloc(max * sizeof(*r->params) + q.len + 2 * max);
+    char *strs = (char *)(r->params + max);
     while (q.ptr != NULL && q.len > 0) {
         struct span item, name, value;
         q = span_cut(q, '&', &item);
         if (item.len == 0)
             continue;
         value = span_cut(item, '=', &name);
-        size_t n;
-        char *dn = s3_uri_decode(name, true, &n);
-        char *dv = s3_uri_decode(value, true, &n);
-        if (dn == NULL || dv == NULL) {
-            free(dn);
-            free(dv);
+        long nl = s3_uri_decode_buf(name, true, strs, name.len);
+        long vl = nl >= 0 ? s3_uri_decode_buf(value, true, strs + nl + 1, value.len) : -1;
+        if (vl < 0)
             continue;
-        }
-        if (r->n_params == cap) {
-            cap = cap ? cap * 2 : 8;
-            r->params = xrealloc(r->params, cap * sizeof(*r->params));
-        }
+        strs[nl] = '\0';
+        strs[nl + 1 + vl] = '\0';
         r->params[r->n_params++] =
-            (struct s3_param){.name = dn, .value = dv, .has_value = value.ptr != NULL};
-        if (r->n_params >= 256)
+            (struct s3_param){.name = strs, .value = strs + nl + 1, .has_value = value.ptr != NULL};
+        strs += nl + 1 + vl + 1;
+        if (r->n_params >= MAX_PARAMS)
             break;
     }
 }
@@ -491,30 +517,36 @@ static void dispatch(struct s3_req *r)
     s3_req_fail(r, S3_ERR_NOT_IMPLEMENTED, NULL);
 }
 
+/* snprintf(dst, cap, "%s", src) without the format parsing. */
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 static void fill_access(struct s3_req *r)
 {
     struct log_access *a = h1_req_access(r->h1);
-    snprintf(a->op, sizeof(a->op), "%s", s3_op_name(r->op));
+    copy_str(a->op, sizeof(a->op), s3_op_name(r->op));
     if (r->bucket != NULL)
-        snprintf(a->bucket, sizeof(a->bucket), "%s", r->bucket);
+        copy_str(a->bucket, sizeof(a->bucket), r->bucket);
     if (r->key != NULL) {
         /* URL-encoded so spaces and odd bytes keep the line's fields apart. */
-        struct evbuffer *b = evbuffer_new();
-        s3_uri_encode(b, span_make(r->key, r->key_len), true);
-        size_t n = evbuffer_get_length(b);
-        if (n >= sizeof(a->key))
-            n = sizeof(a->key) - 1;
-        evbuffer_remove(b, a->key, n);
+        size_t n =
+            s3_uri_encode_to(a->key, sizeof(a->key) - 1, span_make(r->key, r->key_len), true);
         a->key[n] = '\0';
-        evbuffer_free(b);
     }
     if (r->auth.user != NULL)
-        snprintf(a->user, sizeof(a->user), "%s", r->auth.user->name);
+        copy_str(a->user, sizeof(a->user), r->auth.user->name);
 }
 
 static enum s3_err setup_body(struct s3_req *r)
 {
-    r->decoded = evbuffer_new();
+    /* the decoded-body buffer only for requests that have a body or read one anyway (an
+     * empty PUT still ends through the body pipeline); on_body makes it for any other */
+    if (h1_req_has_body(r->h1) || r->op == S3_OP_PUT_OBJECT || r->op == S3_OP_UPLOAD_PART)
+        r->decoded = evbuffer_new();
     r->expect_bytes = h1_req_is_chunked(r->h1) ? -1 : h1_req_content_length(r->h1);
     r->cksum_alg = s3_req_cksum_alg(r);
     switch (r->auth.payload) {
@@ -590,8 +622,6 @@ static void on_request(struct h1_req *h, void *arg)
     r->key = out.key;
     r->key_len = out.key_len;
     out.bucket = out.key = NULL;
-    r->resource =
-        xasprintf("/%s%s%s", r->bucket ? r->bucket : "", r->key ? "/" : "", r->key ? r->key : "");
     struct s3_auth_req areq = {
         .method = in.method,
         .path = path,

@@ -175,6 +175,20 @@ enum s3_err s3_auth_classify_payload(struct span v, enum s3_payload *out, unsign
 
 /* ---- query lookup ---- */
 
+/* How many times parameter `name` occurs (names compared after percent-decoding). */
+static size_t query_count(struct span query, const char *name)
+{
+    struct span rest = query, piece, key;
+    size_t n = 0;
+
+    while (rest.len > 0) {
+        rest = span_cut(rest, '&', &piece);
+        span_cut(piece, '=', &key);
+        n += s3_uri_decoded_eq(key, name);
+    }
+    return n;
+}
+
 char *s3_auth_query_param(struct span query, const char *name, size_t *n_found)
 {
     struct span rest = query, piece, key;
@@ -185,11 +199,7 @@ char *s3_auth_query_param(struct span query, const char *name, size_t *n_found)
     while (rest.len > 0) {
         rest = span_cut(rest, '&', &piece);
         struct span val = span_cut(piece, '=', &key);
-        size_t klen;
-        char *k = s3_uri_decode(key, false, &klen);
-        bool match = k != NULL && klen == strlen(name) && memcmp(k, name, klen) == 0;
-        free(k);
-        if (!match)
+        if (!s3_uri_decoded_eq(key, name))
             continue;
         if ((*n_found)++ == 0) {
             value = s3_uri_decode(val, false, NULL);
@@ -243,19 +253,20 @@ enum s3_err s3_auth_verify(const struct s3_auth_config *cfg, const struct s3_aut
                            struct s3_auth *out, char *msg, size_t msg_cap)
 {
     const struct gw_header *authz = NULL;
-    size_t n_authz = 0, n_alg = 0, n_v2 = 0;
+    size_t n_authz = 0;
     enum s3_err e;
 
     memset(out, 0, sizeof(*out));
-    set_msg(msg, msg_cap, "");
+    if (msg_cap > 0)
+        msg[0] = '\0';
     for (size_t i = 0; i < req->n_headers; i++) {
         if (span_eq_str(req->headers[i].name, "authorization")) {
             authz = &req->headers[i];
             n_authz++;
         }
     }
-    free(s3_auth_query_param(req->query, "X-Amz-Algorithm", &n_alg));
-    free(s3_auth_query_param(req->query, "AWSAccessKeyId", &n_v2));
+    size_t n_alg = query_count(req->query, "X-Amz-Algorithm");
+    size_t n_v2 = query_count(req->query, "AWSAccessKeyId");
 
     if (n_authz + (n_alg > 0) + (n_v2 > 0) > 1) {
         set_msg(msg, msg_cap,

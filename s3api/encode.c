@@ -1,6 +1,7 @@
 /* Byte encodings for the S3 path: hex, base64, SigV4 UriEncode, percent-decoding and UTF-8
  * validation. Pure functions over caller buffers; nothing here allocates except
- * s3_uri_decode(). */
+ * s3_uri_decode(). The *_buf variants exist so the per-request paths (routing, query
+ * parameters, signatures) need no heap. */
 #include "s3api/encode.h"
 
 #include <stdint.h>
@@ -118,6 +119,23 @@ void s3_uri_encode(struct evbuffer *out, struct span in, bool keep_slash)
         evbuffer_add(out, in.ptr + run, in.len - run);
 }
 
+size_t s3_uri_encode_to(char *out, size_t cap, struct span in, bool keep_slash)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < in.len && o < cap; i++) {
+        unsigned char c = (unsigned char)in.ptr[i];
+        if (is_unreserved(c) || (keep_slash && c == '/')) {
+            out[o++] = (char)c;
+            continue;
+        }
+        char esc[3] = {'%', hex_upper[c >> 4], hex_upper[c & 0x0f]};
+        for (size_t k = 0; k < 3 && o < cap; k++)
+            out[o++] = esc[k];
+    }
+    return o;
+}
+
 static int hex_value(unsigned char c)
 {
     if (c >= '0' && c <= '9')
@@ -129,32 +147,90 @@ static int hex_value(unsigned char c)
     return -1;
 }
 
+/* The byte escaped as "%XX" at in.ptr[i] (which is '%'), or -1 when malformed. Escapes are
+ * the exception: the loops below handle plain bytes inline, since they run over every query
+ * byte of every request several times. */
+static int escape_at(struct span in, size_t i)
+{
+    int hi = i + 2 < in.len ? hex_value((unsigned char)in.ptr[i + 1]) : -1;
+    int lo = hi >= 0 ? hex_value((unsigned char)in.ptr[i + 2]) : -1;
+    return lo < 0 ? -1 : hi << 4 | lo;
+}
+
+long s3_uri_decode_buf(struct span in, bool plus_is_space, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < in.len; i++, o++) {
+        int c = (unsigned char)in.ptr[i];
+        if (c == '%') {
+            c = escape_at(in, i);
+            if (c < 0)
+                return -1;
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        if (o < cap)
+            out[o] = (char)c;
+    }
+    return (long)o;
+}
+
 char *s3_uri_decode(struct span in, bool plus_is_space, size_t *out_len)
 {
     char *s = xmalloc(in.len + 1);
+    long n = s3_uri_decode_buf(in, plus_is_space, s, in.len);
+
+    if (n < 0) {
+        free(s);
+        return NULL;
+    }
+    s[n] = '\0';
+    if (out_len != NULL)
+        *out_len = (size_t)n;
+    return s;
+}
+
+bool s3_uri_decoded_eq(struct span in, const char *s)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < in.len; i++, k++) {
+        int c = (unsigned char)in.ptr[i];
+        if (c == '%') {
+            c = escape_at(in, i);
+            if (c < 0)
+                return false;
+            i += 2;
+        }
+        if (s[k] == '\0' || (unsigned char)s[k] != c)
+            return false;
+    }
+    return s[k] == '\0';
+}
+
+long s3_uri_reencode(struct span in, bool keep_slash, char *out)
+{
     size_t o = 0;
 
     for (size_t i = 0; i < in.len; i++) {
-        unsigned char c = (unsigned char)in.ptr[i];
+        int c = (unsigned char)in.ptr[i];
         if (c == '%') {
-            int hi = i + 2 < in.len ? hex_value((unsigned char)in.ptr[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_value((unsigned char)in.ptr[i + 2]) : -1;
-            if (lo < 0) {
-                free(s);
-                return NULL;
-            }
-            s[o++] = (char)(hi << 4 | lo);
+            c = escape_at(in, i);
+            if (c < 0)
+                return -1;
             i += 2;
-        } else if (c == '+' && plus_is_space) {
-            s[o++] = ' ';
+        }
+        if (is_unreserved((unsigned char)c) || (keep_slash && c == '/')) {
+            out[o++] = (char)c;
         } else {
-            s[o++] = (char)c;
+            out[o++] = '%';
+            out[o++] = hex_upper[c >> 4];
+            out[o++] = hex_upper[c & 0x0f];
         }
     }
-    s[o] = '\0';
-    if (out_len != NULL)
-        *out_len = o;
-    return s;
+    return (long)o;
 }
 
 bool s3_utf8_valid(const char *s, size_t len)

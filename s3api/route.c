@@ -10,18 +10,19 @@
 #include "s3api/encode.h"
 
 /* Sub-resources we do not implement: requests naming one get 501 NotImplemented rather than
- * being mistaken for a plain GET/PUT of the bucket or object. */
+ * being mistaken for a plain GET/PUT of the bucket or object. Sorted by strcmp (bsearch):
+ * every parameter of every request is looked up here. */
 static const char *const unimplemented[] = {
-    "accelerate",     "analytics",         "attributes",
-    "cors",           "encryption",        "intelligent-tiering",
-    "inventory",      "legal-hold",        "lifecycle",
-    "logging",        "metrics",           "notification",
-    "object-lock",    "ownershipControls", "policy",
-    "policyStatus",   "publicAccessBlock", "replication",
-    "requestPayment", "restore",           "retention",
-    "select",         "tagging",           "torrent",
-    "versions",       "website",           "versionId",
-    "renameObject",   "session",           "metadataTable",
+    "accelerate",   "analytics",     "attributes",
+    "cors",         "encryption",    "intelligent-tiering",
+    "inventory",    "legal-hold",    "lifecycle",
+    "logging",      "metadataTable", "metrics",
+    "notification", "object-lock",   "ownershipControls",
+    "policy",       "policyStatus",  "publicAccessBlock",
+    "renameObject", "replication",   "requestPayment",
+    "restore",      "retention",     "select",
+    "session",      "tagging",       "torrent",
+    "versionId",    "versions",      "website",
 };
 
 static bool param(const struct s3_route_in *in, const char *name)
@@ -32,10 +33,17 @@ static bool param(const struct s3_route_in *in, const char *name)
     return false;
 }
 
+static int cmp_name(const void *key, const void *elem)
+{
+    return strcmp(key, *(const char *const *)elem);
+}
+
 static bool any_unimplemented(const struct s3_route_in *in)
 {
-    for (size_t i = 0; i < sizeof(unimplemented) / sizeof(unimplemented[0]); i++)
-        if (param(in, unimplemented[i]))
+    for (size_t i = 0; i < in->n_params; i++)
+        if (bsearch(in->params[i].name, unimplemented,
+                    sizeof(unimplemented) / sizeof(unimplemented[0]), sizeof(unimplemented[0]),
+                    cmp_name) != NULL)
             return true;
     return false;
 }

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -60,13 +59,44 @@ static const char *const subresources[] = {
 };
 #define N_SUBRESOURCES (sizeof(subresources) / sizeof(subresources[0]))
 
+/* Room for any name above (the longest has 28 characters) and its NUL: a parameter whose
+ * name does not fit cannot be a sub-resource. */
+#define SUBRESOURCE_NAME_MAX 32
+
+/* One HMAC-SHA1 context per thread, its digest set once: creating a context and naming the
+ * digest for each request cost more than the MAC itself. */
 static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static pthread_key_t mac_key;
 static EVP_MAC *mac_hmac;
+
+static void mac_ctx_free(void *ctx)
+{
+    EVP_MAC_CTX_free(ctx);
+}
 
 static void mac_init(void)
 {
     mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     ASSERT(mac_hmac != NULL);
+    ASSERT(pthread_key_create(&mac_key, mac_ctx_free) == 0);
+}
+
+static EVP_MAC_CTX *mac_ctx(void)
+{
+    static char digest_name[] = "SHA1"; /* OSSL_PARAM wants a non-const pointer */
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+        OSSL_PARAM_construct_end(),
+    };
+
+    pthread_once(&mac_once, mac_init);
+    EVP_MAC_CTX *ctx = pthread_getspecific(mac_key);
+    if (ctx == NULL) {
+        ctx = EVP_MAC_CTX_new(mac_hmac);
+        ASSERT(ctx != NULL && EVP_MAC_CTX_set_params(ctx, params) == 1);
+        ASSERT(pthread_setspecific(mac_key, ctx) == 0);
+    }
+    return ctx;
 }
 
 /* `msg` only ever gets fixed texts here. */
@@ -78,19 +108,48 @@ static void set_msg(char *msg, size_t cap, const char *text)
 /* EVP calls fail only on allocation failure or a broken provider: abort like xmalloc. */
 static void hmac_sha1(const char *key, const void *data, size_t len, unsigned char out[20])
 {
-    static char digest_name[] = "SHA1"; /* OSSL_PARAM wants a non-const pointer */
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-        OSSL_PARAM_construct_end(),
-    };
+    EVP_MAC_CTX *ctx = mac_ctx();
     size_t n = 0;
-
-    pthread_once(&mac_once, mac_init);
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac_hmac);
-    int rc = ctx != NULL && EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), params) &&
+    int rc = EVP_MAC_init(ctx, (const unsigned char *)key, strlen(key), NULL) == 1 &&
              EVP_MAC_update(ctx, data, len) == 1 && EVP_MAC_final(ctx, out, &n, 20) == 1;
     ASSERT(rc && n == 20);
-    EVP_MAC_CTX_free(ctx);
+}
+
+/* The string to sign, built on the stack; only an unusually long one moves to the heap. */
+struct sts_buf {
+    char *p;
+    size_t len, cap;
+    char stack[2048];
+};
+
+static void sts_init(struct sts_buf *b)
+{
+    b->p = b->stack;
+    b->len = 0;
+    b->cap = sizeof(b->stack);
+}
+
+static void sts_add(struct sts_buf *b, const void *data, size_t n)
+{
+    if (n > b->cap - b->len) {
+        size_t want = 2 * b->cap;
+        while (want - b->len < n)
+            want *= 2;
+        char *p = xmalloc(want);
+        memcpy(p, b->p, b->len);
+        if (b->p != b->stack)
+            free(b->p);
+        b->p = p;
+        b->cap = want;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void sts_cleanup(struct sts_buf *b)
+{
+    if (b->p != b->stack)
+        free(b->p);
 }
 
 static int cmp_str(const void *key, const void *elem)
@@ -126,9 +185,12 @@ static int cmp_header(const void *a, const void *b)
 
 /* CanonicalizedAmzHeaders: x-amz-* sorted by name, values trimmed, repeats joined with ','
  * (x-amz-date left out when it stands in the Date line instead). */
-static void amz_headers(const struct s3_auth_req *req, bool skip_amz_date, struct evbuffer *sts)
+static void amz_headers(const struct s3_auth_req *req, bool skip_amz_date, struct sts_buf *sts)
 {
-    const struct gw_header **hs = xmalloc((req->n_headers + 1) * sizeof(const struct gw_header *));
+    const struct gw_header *stack_hs[64];
+    const struct gw_header **hs = req->n_headers <= sizeof(stack_hs) / sizeof(stack_hs[0])
+                                      ? stack_hs
+                                      : xmalloc(req->n_headers * sizeof(const struct gw_header *));
     size_t n = 0;
 
     for (size_t i = 0; i < req->n_headers; i++)
@@ -139,18 +201,19 @@ static void amz_headers(const struct s3_auth_req *req, bool skip_amz_date, struc
     for (size_t k = 0; k < n; k++) {
         struct span v = span_trim(hs[k]->value);
         if (k > 0 && span_eq(hs[k - 1]->name, hs[k]->name)) {
-            evbuffer_add(sts, ",", 1);
+            sts_add(sts, ",", 1);
         } else {
             if (k > 0)
-                evbuffer_add(sts, "\n", 1);
-            evbuffer_add(sts, hs[k]->name.ptr, hs[k]->name.len);
-            evbuffer_add(sts, ":", 1);
+                sts_add(sts, "\n", 1);
+            sts_add(sts, hs[k]->name.ptr, hs[k]->name.len);
+            sts_add(sts, ":", 1);
         }
-        evbuffer_add(sts, v.ptr, v.len);
+        sts_add(sts, v.ptr, v.len);
     }
     if (n > 0)
-        evbuffer_add(sts, "\n", 1);
-    free(hs);
+        sts_add(sts, "\n", 1);
+    if (hs != stack_hs)
+        free(hs);
 }
 
 struct subres {
@@ -165,7 +228,7 @@ static int cmp_subres(const void *a, const void *b)
 
 /* CanonicalizedResource: [/vhost-bucket]/path as sent, then the sub-resources, sorted, with
  * their decoded values. -1 on a malformed escape in the query. */
-static int canonical_resource(const struct s3_auth_req *req, struct evbuffer *sts)
+static int canonical_resource(const struct s3_auth_req *req, struct sts_buf *sts)
 {
     struct span rest = req->query, piece, name;
     struct subres *subs = NULL;
@@ -173,23 +236,28 @@ static int canonical_resource(const struct s3_auth_req *req, struct evbuffer *st
     int rc = -1;
 
     if (req->vhost_bucket != NULL) {
-        evbuffer_add(sts, "/", 1);
-        evbuffer_add(sts, req->vhost_bucket, strlen(req->vhost_bucket));
+        sts_add(sts, "/", 1);
+        sts_add(sts, req->vhost_bucket, strlen(req->vhost_bucket));
     }
     if (req->path.len == 0)
-        evbuffer_add(sts, "/", 1);
+        sts_add(sts, "/", 1);
     else
-        evbuffer_add(sts, req->path.ptr, req->path.len);
+        sts_add(sts, req->path.ptr, req->path.len);
     while (rest.len > 0) {
+        char short_name[SUBRESOURCE_NAME_MAX];
         rest = span_cut(rest, '&', &piece);
         struct span value = span_cut(piece, '=', &name);
-        char *dname = s3_uri_decode(name, false, NULL);
-        if (dname == NULL)
+        /* Most parameters are no sub-resource: decode the name on the stack to find out. As a
+         * C string it ends at a decoded NUL; one longer than the buffer is longer than any
+         * sub-resource. */
+        long name_len = s3_uri_decode_buf(name, false, short_name, sizeof(short_name) - 1);
+        if (name_len < 0)
             goto out;
-        if (!is_subresource(dname)) {
-            free(dname);
+        short_name[(size_t)name_len < sizeof(short_name) ? (size_t)name_len
+                                                         : sizeof(short_name) - 1] = '\0';
+        if (!is_subresource(short_name))
             continue;
-        }
+        char *dname = xstrdup(short_name);
         char *dvalue = value.ptr != NULL ? s3_uri_decode(value, false, NULL) : NULL;
         if (value.ptr != NULL && dvalue == NULL) {
             free(dname);
@@ -205,9 +273,12 @@ static int canonical_resource(const struct s3_auth_req *req, struct evbuffer *st
     if (n > 0)
         qsort(subs, n, sizeof(*subs), cmp_subres);
     for (size_t i = 0; i < n; i++) {
-        evbuffer_add_printf(sts, "%c%s%s%s", i == 0 ? '?' : '&', subs[i].name,
-                            subs[i].value != NULL ? "=" : "",
-                            subs[i].value != NULL ? subs[i].value : "");
+        sts_add(sts, i == 0 ? "?" : "&", 1);
+        sts_add(sts, subs[i].name, strlen(subs[i].name));
+        if (subs[i].value != NULL) {
+            sts_add(sts, "=", 1);
+            sts_add(sts, subs[i].value, strlen(subs[i].value));
+        }
     }
     rc = 0;
 out:
@@ -225,32 +296,31 @@ static enum s3_err check_signature(const struct s3_auth_req *req, const struct s
                                    struct span date, bool skip_amz_date, struct span signature,
                                    char *msg, size_t cap)
 {
-    struct evbuffer *sts = evbuffer_new();
+    struct sts_buf sts;
     struct span md5 = first_header(req, "content-md5"), type = first_header(req, "content-type");
     unsigned char want[20], got[21];
     enum s3_err e = S3_ERR_SIGNATURE_DOES_NOT_MATCH;
 
-    ASSERT(sts != NULL);
-    evbuffer_add(sts, req->method.ptr, req->method.len);
-    evbuffer_add(sts, "\n", 1);
-    evbuffer_add(sts, md5.ptr, md5.len);
-    evbuffer_add(sts, "\n", 1);
-    evbuffer_add(sts, type.ptr, type.len);
-    evbuffer_add(sts, "\n", 1);
-    evbuffer_add(sts, date.ptr, date.len);
-    evbuffer_add(sts, "\n", 1);
-    amz_headers(req, skip_amz_date, sts);
-    if (canonical_resource(req, sts) != 0) {
+    sts_init(&sts);
+    sts_add(&sts, req->method.ptr, req->method.len);
+    sts_add(&sts, "\n", 1);
+    sts_add(&sts, md5.ptr, md5.len);
+    sts_add(&sts, "\n", 1);
+    sts_add(&sts, type.ptr, type.len);
+    sts_add(&sts, "\n", 1);
+    sts_add(&sts, date.ptr, date.len);
+    sts_add(&sts, "\n", 1);
+    amz_headers(req, skip_amz_date, &sts);
+    if (canonical_resource(req, &sts) != 0) {
         set_msg(msg, cap, "Invalid percent-encoding in the query string.");
         e = S3_ERR_INVALID_ARGUMENT;
         goto out;
     }
-    size_t len = evbuffer_get_length(sts);
-    hmac_sha1(user->secret_key, evbuffer_pullup(sts, -1), len, want);
+    hmac_sha1(user->secret_key, sts.p, sts.len, want);
     if (s3_base64_decode(signature, got, sizeof(got)) == 20 && CRYPTO_memcmp(want, got, 20) == 0)
         e = S3_OK;
 out:
-    evbuffer_free(sts);
+    sts_cleanup(&sts);
     return e;
 }
 

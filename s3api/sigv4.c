@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -27,47 +26,102 @@ static const char unsigned_headers_msg[] =
 
 /* ---- crypto helpers ---- */
 
+/* Every request needs one SHA-256 and one HMAC (plus four more HMACs when the signing key is
+ * not cached). Creating EVP contexts for each, and naming the HMAC digest, which OpenSSL
+ * then looks up again, cost more than the hashing itself; so each thread keeps its own
+ * contexts and re-initialises them. Requests are verified on the loop thread only, so the
+ * signing-key cache lives here too and needs no lock. */
+struct key_slot {
+    bool used;
+    char secret[128];
+    char date8[9];
+    char region[64];
+    unsigned char key[32];
+};
+
+struct crypto_tls {
+    EVP_MD_CTX *sha256;
+    EVP_MAC_CTX *hmac; /* HMAC with SHA-256 set once */
+    /* kSigning changes once a day per key and region, and deriving it costs four HMACs more
+     * than a request needs (tech-stack §3.3: 0.7 vs 7.6 us): keep the recent ones. Keyed by
+     * the secret rather than the access key, so a reloaded secret never meets a stale
+     * entry. */
+    struct key_slot slot[KEY_CACHE_SLOTS];
+    unsigned next; /* round-robin victim */
+};
+
 static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+static pthread_key_t crypto_key;
 static EVP_MD *md_sha256;
 static EVP_MAC *mac_hmac;
+
+static void crypto_tls_free(void *p)
+{
+    struct crypto_tls *t = p;
+    EVP_MD_CTX_free(t->sha256);
+    EVP_MAC_CTX_free(t->hmac);
+    OPENSSL_cleanse(t->slot, sizeof(t->slot));
+    free(t);
+}
 
 static void crypto_init(void)
 {
     md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     ASSERT(md_sha256 != NULL && mac_hmac != NULL);
+    ASSERT(pthread_key_create(&crypto_key, crypto_tls_free) == 0);
 }
 
 /* EVP calls fail only on allocation failure or a broken provider: abort like xmalloc. */
-static void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-                        unsigned char out[32])
+static struct crypto_tls *crypto_tls(void)
 {
+    pthread_once(&crypto_once, crypto_init);
+    struct crypto_tls *t = pthread_getspecific(crypto_key);
+    if (t != NULL)
+        return t;
     static char digest_name[] = "SHA256"; /* OSSL_PARAM wants a non-const pointer */
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
         OSSL_PARAM_construct_end(),
     };
-    size_t n = 0;
-
-    pthread_once(&crypto_once, crypto_init);
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac_hmac);
-    int rc = ctx != NULL && EVP_MAC_init(ctx, key, key_len, params) == 1 &&
-             EVP_MAC_update(ctx, data, len) == 1 && EVP_MAC_final(ctx, out, &n, 32) == 1;
-    ASSERT(rc && n == 32);
-    EVP_MAC_CTX_free(ctx);
+    t = xcalloc(1, sizeof(*t));
+    t->sha256 = EVP_MD_CTX_new();
+    t->hmac = EVP_MAC_CTX_new(mac_hmac);
+    ASSERT(t->sha256 != NULL && t->hmac != NULL && EVP_MAC_CTX_set_params(t->hmac, params) == 1);
+    ASSERT(pthread_setspecific(crypto_key, t) == 0);
+    return t;
 }
 
-static void sha256(const void *data, size_t len, unsigned char out[32])
+static void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+                        unsigned char out[32])
 {
-    pthread_once(&crypto_once, crypto_init);
-    int rc = EVP_Digest(data, len, out, NULL, md_sha256, NULL);
-    ASSERT(rc == 1);
+    EVP_MAC_CTX *ctx = crypto_tls()->hmac;
+    size_t n = 0;
+    int rc = EVP_MAC_init(ctx, key, key_len, NULL) == 1 && EVP_MAC_update(ctx, data, len) == 1 &&
+             EVP_MAC_final(ctx, out, &n, 32) == 1;
+    ASSERT(rc && n == 32);
+}
+
+/* The thread's SHA-256 context, initialised for a new digest. */
+static EVP_MD_CTX *sha256_begin(void)
+{
+    EVP_MD_CTX *md = crypto_tls()->sha256;
+    ASSERT(EVP_DigestInit_ex2(md, md_sha256, NULL) == 1);
+    return md;
+}
+
+static void sha256_end(EVP_MD_CTX *md, unsigned char out[32])
+{
+    unsigned n = 0;
+    ASSERT(EVP_DigestFinal_ex(md, out, &n) == 1 && n == 32);
 }
 
 void s3_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char d[32];
-    sha256(data, len, d);
+    EVP_MD_CTX *md = sha256_begin();
+    ASSERT(EVP_DigestUpdate(md, data, len) == 1);
+    sha256_end(md, d);
     s3_hex(d, sizeof(d), out);
 }
 
@@ -81,13 +135,18 @@ void s3_sigv4_hmac_hex(const unsigned char key[32], const char *data, size_t len
 void s3_sigv4_signing_key(const char *secret, const char *date8, const char *region,
                           unsigned char out[32])
 {
-    char *k = xasprintf("AWS4%s", secret);
-    size_t n = strlen(k);
+    size_t secret_len = strlen(secret);
+    size_t n = 4 + secret_len;
+    char stack_k[160];
+    char *k = n <= sizeof(stack_k) ? stack_k : xmalloc(n);
     unsigned char a[32], b[32];
 
+    memcpy(k, "AWS4", 4);
+    memcpy(k + 4, secret, secret_len);
     hmac_sha256(k, n, date8, strlen(date8), a);
     OPENSSL_cleanse(k, n);
-    free(k);
+    if (k != stack_k)
+        free(k);
     hmac_sha256(a, sizeof(a), region, strlen(region), b);
     hmac_sha256(b, sizeof(b), "s3", 2, a);
     hmac_sha256(a, sizeof(a), "aws4_request", 12, out);
@@ -95,60 +154,38 @@ void s3_sigv4_signing_key(const char *secret, const char *date8, const char *reg
     OPENSSL_cleanse(b, sizeof(b));
 }
 
-/* kSigning changes once a day per key and region, and deriving it costs four HMACs more than
- * a request needs (tech-stack §3.3: 0.7 vs 7.6 us): keep the recent ones. Keyed by the secret
- * rather than the access key, so a reloaded secret never meets a stale entry. */
-struct key_slot {
-    bool used;
-    char secret[128];
-    char date8[9];
-    char region[64];
-    unsigned char key[32];
-};
-
-static struct {
-    pthread_mutex_t lock;
-    struct key_slot slot[KEY_CACHE_SLOTS];
-    unsigned next; /* round-robin victim */
-} key_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
 static bool slot_matches(const struct key_slot *s, const char *secret, const char *date8,
                          const char *region)
 {
-    return s->used && strcmp(s->secret, secret) == 0 && strcmp(s->date8, date8) == 0 &&
+    return s->used && strcmp(s->date8, date8) == 0 && strcmp(s->secret, secret) == 0 &&
            strcmp(s->region, region) == 0;
 }
 
 static void signing_key_cached(const char *secret, const char *date8, const char *region,
                                unsigned char out[32])
 {
+    struct crypto_tls *t = crypto_tls();
     struct key_slot *s;
-    bool hit = false;
+    size_t secret_len = strlen(secret), date_len = strlen(date8), region_len = strlen(region);
 
-    if (strlen(secret) >= sizeof(s->secret) || strlen(date8) >= sizeof(s->date8) ||
-        strlen(region) >= sizeof(s->region)) {
+    if (secret_len >= sizeof(s->secret) || date_len >= sizeof(s->date8) ||
+        region_len >= sizeof(s->region)) {
         s3_sigv4_signing_key(secret, date8, region, out);
         return;
     }
-    pthread_mutex_lock(&key_cache.lock);
-    for (size_t i = 0; i < KEY_CACHE_SLOTS && !hit; i++) {
-        if (slot_matches(&key_cache.slot[i], secret, date8, region)) {
-            memcpy(out, key_cache.slot[i].key, 32);
-            hit = true;
+    for (size_t i = 0; i < KEY_CACHE_SLOTS; i++) {
+        if (slot_matches(&t->slot[i], secret, date8, region)) {
+            memcpy(out, t->slot[i].key, 32);
+            return;
         }
     }
-    pthread_mutex_unlock(&key_cache.lock);
-    if (hit)
-        return;
     s3_sigv4_signing_key(secret, date8, region, out);
-    pthread_mutex_lock(&key_cache.lock);
-    s = &key_cache.slot[key_cache.next++ % KEY_CACHE_SLOTS];
+    s = &t->slot[t->next++ % KEY_CACHE_SLOTS];
     s->used = true;
-    snprintf(s->secret, sizeof(s->secret), "%s", secret);
-    snprintf(s->date8, sizeof(s->date8), "%s", date8);
-    snprintf(s->region, sizeof(s->region), "%s", region);
+    memcpy(s->secret, secret, secret_len + 1);
+    memcpy(s->date8, date8, date_len + 1);
+    memcpy(s->region, region, region_len + 1);
     memcpy(s->key, out, 32);
-    pthread_mutex_unlock(&key_cache.lock);
 }
 
 /* ---- parsing ---- */
@@ -160,7 +197,7 @@ struct v4_claim {
     struct span signed_headers;
     struct span signature;
     struct span akid, date8, region; /* from the credential */
-    struct span *names;              /* signed header names, sorted; heap */
+    struct span *names;              /* signed header names, sorted; MAX_SIGNED_HEADERS room */
     size_t n_names;
     time_t t;          /* request time */
     char amz_date[17]; /* YYYYMMDDTHHMMSSZ */
@@ -276,7 +313,6 @@ static int parse_signed_headers(struct v4_claim *c)
         n += rest.ptr[i] == ';';
     if (rest.len == 0 || n > MAX_SIGNED_HEADERS)
         return -1;
-    c->names = xmalloc(n * sizeof(*c->names));
     c->n_names = 0;
     while (rest.ptr != NULL) {
         rest = span_cut(rest, ';', &name);
@@ -321,9 +357,57 @@ static bool has_unsigned_amz_header(const struct s3_auth_req *req, const struct 
 
 /* ---- canonical request (tech-stack §3.3) ---- */
 
-struct qparam {
-    size_t name_off, name_len, val_off, val_len; /* encoded, in the scratch buffer */
+/* The canonical request is only ever hashed, so it is streamed into SHA-256 through a small
+ * buffer rather than assembled on the heap. */
+struct cr_sink {
+    EVP_MD_CTX *md;
+    size_t len;
+    char *big; /* sink_room() beyond the buffer: a heap block, hashed by sink_commit() */
+    char buf[2048];
 };
+
+static void sink_flush(struct cr_sink *s)
+{
+    ASSERT(EVP_DigestUpdate(s->md, s->buf, s->len) == 1);
+    s->len = 0;
+}
+
+/* Room for up to `need` bytes, in order after everything added so far; sink_commit() then
+ * says how many were written. */
+static char *sink_room(struct cr_sink *s, size_t need)
+{
+    if (need > sizeof(s->buf) - s->len)
+        sink_flush(s);
+    if (need <= sizeof(s->buf))
+        return s->buf + s->len;
+    s->big = xmalloc(need); /* only for paths, queries or header values over 2 KiB */
+    return s->big;
+}
+
+static void sink_commit(struct cr_sink *s, size_t n)
+{
+    if (s->big == NULL) {
+        s->len += n;
+        return;
+    }
+    ASSERT(EVP_DigestUpdate(s->md, s->big, n) == 1);
+    free(s->big);
+    s->big = NULL;
+}
+
+static void sink_add(struct cr_sink *s, const void *p, size_t n)
+{
+    memcpy(sink_room(s, n), p, n);
+    sink_commit(s, n);
+}
+
+/* Appends `raw` percent-decoded and SigV4-encoded; -1 on a malformed escape. */
+static int sink_reencode(struct cr_sink *s, struct span raw, bool keep_slash)
+{
+    long n = s3_uri_reencode(raw, keep_slash, sink_room(s, 3 * raw.len));
+    sink_commit(s, n > 0 ? (size_t)n : 0);
+    return n < 0 ? -1 : 0;
+}
 
 struct qsorted {
     struct span name, value;
@@ -336,39 +420,22 @@ static int cmp_qsorted(const void *a, const void *b)
     return c != 0 ? c : cmp_span(&x->value, &y->value);
 }
 
-/* Decodes `raw` and appends it re-encoded to `scratch`; -1 on a malformed escape. */
-static int encode_part(struct evbuffer *scratch, struct span raw, size_t *off, size_t *len)
-{
-    size_t n;
-    char *s = s3_uri_decode(raw, false, &n);
-
-    if (s == NULL)
-        return -1;
-    *off = evbuffer_get_length(scratch);
-    s3_uri_encode(scratch, span_make(s, n), false);
-    *len = evbuffer_get_length(scratch) - *off;
-    free(s);
-    return 0;
-}
-
-static bool is_signature_param(struct span raw_name)
-{
-    size_t n;
-    char *s = s3_uri_decode(raw_name, false, &n);
-    bool yes = s != NULL && n == 15 && memcmp(s, "X-Amz-Signature", 15) == 0;
-
-    free(s);
-    return yes;
-}
-
 /* Query parameters decoded, re-encoded, sorted by name then value, valueless ones as
- * `name=`; the presigned signature itself left out. -1 on a malformed escape. */
-static int canonical_query(struct span query, bool presigned, struct evbuffer *cr)
+ * `name=`; the presigned signature itself left out. -1 on a malformed escape. The encoded
+ * parts go to a scratch buffer on the stack unless the query is long. */
+static int canonical_query(struct span query, bool presigned, struct cr_sink *cr)
 {
-    struct evbuffer *scratch = evbuffer_new();
-    struct qparam *ps = NULL;
-    struct qsorted *sorted = NULL;
-    size_t n = 0, cap = 0;
+    char stack_scratch[2048];
+    struct qsorted stack_ps[32];
+    size_t max_params = 1;
+    for (size_t i = 0; i < query.len; i++)
+        max_params += query.ptr[i] == '&';
+    size_t scratch_cap = 3 * query.len; /* what re-encoding can grow to, at most */
+    char *scratch = scratch_cap <= sizeof(stack_scratch) ? stack_scratch : xmalloc(scratch_cap);
+    struct qsorted *ps = max_params <= sizeof(stack_ps) / sizeof(stack_ps[0])
+                             ? stack_ps
+                             : xmalloc(max_params * sizeof(*ps));
+    size_t n = 0, used = 0;
     struct span rest = query, piece, name;
     int rc = -1;
 
@@ -377,116 +444,111 @@ static int canonical_query(struct span query, bool presigned, struct evbuffer *c
         if (piece.len == 0)
             continue;
         struct span value = span_cut(piece, '=', &name);
-        struct qparam p;
-        if (presigned && is_signature_param(name))
+        if (presigned && s3_uri_decoded_eq(name, "X-Amz-Signature"))
             continue;
-        if (encode_part(scratch, name, &p.name_off, &p.name_len) != 0 ||
-            encode_part(scratch, value, &p.val_off, &p.val_len) != 0)
+        long nl = s3_uri_reencode(name, false, scratch + used);
+        if (nl < 0)
             goto out;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            ps = xrealloc(ps, cap * sizeof(*ps));
-        }
-        ps[n++] = p;
+        ps[n].name = span_make(scratch + used, (size_t)nl);
+        used += (size_t)nl;
+        long vl = s3_uri_reencode(value, false, scratch + used);
+        if (vl < 0)
+            goto out;
+        ps[n].value = span_make(scratch + used, (size_t)vl);
+        used += (size_t)vl;
+        n++;
     }
-    if (n > 0) {
-        const char *base = (const char *)evbuffer_pullup(scratch, -1);
-        sorted = xmalloc(n * sizeof(*sorted));
-        for (size_t i = 0; i < n; i++) {
-            sorted[i].name = span_make(base + ps[i].name_off, ps[i].name_len);
-            sorted[i].value = span_make(base + ps[i].val_off, ps[i].val_len);
-        }
-        qsort(sorted, n, sizeof(*sorted), cmp_qsorted);
-        for (size_t i = 0; i < n; i++) {
-            if (i > 0)
-                evbuffer_add(cr, "&", 1);
-            evbuffer_add(cr, sorted[i].name.ptr, sorted[i].name.len);
-            evbuffer_add(cr, "=", 1);
-            evbuffer_add(cr, sorted[i].value.ptr, sorted[i].value.len);
-        }
+    qsort(ps, n, sizeof(*ps), cmp_qsorted);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            sink_add(cr, "&", 1);
+        sink_add(cr, ps[i].name.ptr, ps[i].name.len);
+        sink_add(cr, "=", 1);
+        sink_add(cr, ps[i].value.ptr, ps[i].value.len);
     }
     rc = 0;
 out:
-    free(sorted);
-    free(ps);
-    evbuffer_free(scratch);
+    if (ps != stack_ps)
+        free(ps);
+    if (scratch != stack_scratch)
+        free(scratch);
     return rc;
 }
 
 /* SigV4: trim the value and collapse inner runs of spaces (and tabs) to one space. */
-static void add_header_value(struct evbuffer *cr, struct span v)
+static void add_header_value(struct cr_sink *cr, struct span v)
 {
-    size_t run = 0;
-
     v = span_trim(v);
+    char *out = sink_room(cr, v.len);
+    size_t o = 0;
     for (size_t i = 0; i < v.len; i++) {
-        if (v.ptr[i] != ' ' && v.ptr[i] != '\t')
-            continue;
-        evbuffer_add(cr, v.ptr + run, i - run);
-        evbuffer_add(cr, " ", 1);
-        while (i + 1 < v.len && (v.ptr[i + 1] == ' ' || v.ptr[i + 1] == '\t'))
-            i++;
-        run = i + 1;
+        bool blank = v.ptr[i] == ' ' || v.ptr[i] == '\t';
+        if (!blank)
+            out[o++] = v.ptr[i];
+        else if (o == 0 || out[o - 1] != ' ')
+            out[o++] = ' ';
     }
-    evbuffer_add(cr, v.ptr + run, v.len - run);
+    sink_commit(cr, o);
 }
 
 /* `name:v1,v2\n` for each signed header; -1 when one is missing from the request. */
 static int canonical_headers(const struct s3_auth_req *req, const struct v4_claim *c,
-                             struct evbuffer *cr)
+                             struct cr_sink *cr)
 {
     for (size_t k = 0; k < c->n_names; k++) {
         size_t n = 0;
-        evbuffer_add(cr, c->names[k].ptr, c->names[k].len);
-        evbuffer_add(cr, ":", 1);
+        sink_add(cr, c->names[k].ptr, c->names[k].len);
+        sink_add(cr, ":", 1);
         for (size_t i = 0; i < req->n_headers; i++) {
             if (!span_eq(req->headers[i].name, c->names[k]))
                 continue;
             if (n++ > 0)
-                evbuffer_add(cr, ",", 1);
+                sink_add(cr, ",", 1);
             add_header_value(cr, req->headers[i].value);
         }
         if (n == 0)
             return -1;
-        evbuffer_add(cr, "\n", 1);
+        sink_add(cr, "\n", 1);
     }
     return 0;
 }
 
+/* Hashes the canonical request into cr_hash (hex). */
 static enum s3_err canonical_request(const struct s3_auth_req *req, const struct v4_claim *c,
-                                     struct span payload_hash, struct evbuffer *cr, char *msg,
+                                     struct span payload_hash, char cr_hash[65], char *msg,
                                      size_t cap)
 {
-    size_t n;
-    char *path = s3_uri_decode(req->path, false, &n);
+    struct cr_sink cr = {.md = sha256_begin()};
+    unsigned char d[32];
 
-    if (path == NULL) {
+    sink_add(&cr, req->method.ptr, req->method.len);
+    sink_add(&cr, "\n", 1);
+    /* S3: the key encoded once, no normalisation of // or dot segments. */
+    if (req->path.len == 0)
+        sink_add(&cr, "/", 1);
+    if (sink_reencode(&cr, req->path, true) != 0) {
         set_msg(msg, cap, "Invalid percent-encoding in the request path.");
         return S3_ERR_INVALID_ARGUMENT;
     }
-    evbuffer_add(cr, req->method.ptr, req->method.len);
-    evbuffer_add(cr, "\n", 1);
-    /* S3: the key encoded once, no normalisation of // or dot segments. */
-    if (n == 0)
-        evbuffer_add(cr, "/", 1);
-    s3_uri_encode(cr, span_make(path, n), true);
-    free(path);
-    evbuffer_add(cr, "\n", 1);
-    if (canonical_query(req->query, c->presigned, cr) != 0) {
+    sink_add(&cr, "\n", 1);
+    if (canonical_query(req->query, c->presigned, &cr) != 0) {
         set_msg(msg, cap, "Invalid percent-encoding in the query string.");
         return S3_ERR_INVALID_ARGUMENT;
     }
-    evbuffer_add(cr, "\n", 1);
-    if (canonical_headers(req, c, cr) != 0)
+    sink_add(&cr, "\n", 1);
+    if (canonical_headers(req, c, &cr) != 0)
         return S3_ERR_SIGNATURE_DOES_NOT_MATCH; /* a signed header is missing */
-    evbuffer_add(cr, "\n", 1);
+    sink_add(&cr, "\n", 1);
     for (size_t k = 0; k < c->n_names; k++) {
         if (k > 0)
-            evbuffer_add(cr, ";", 1);
-        evbuffer_add(cr, c->names[k].ptr, c->names[k].len);
+            sink_add(&cr, ";", 1);
+        sink_add(&cr, c->names[k].ptr, c->names[k].len);
     }
-    evbuffer_add(cr, "\n", 1);
-    evbuffer_add(cr, payload_hash.ptr, payload_hash.len);
+    sink_add(&cr, "\n", 1);
+    sink_add(&cr, payload_hash.ptr, payload_hash.len);
+    sink_flush(&cr);
+    sha256_end(cr.md, d);
+    s3_hex(d, sizeof(d), cr_hash);
     return S3_OK;
 }
 
@@ -497,27 +559,41 @@ static enum s3_err check_signature(const struct s3_auth_config *cfg, const struc
                                    struct span payload_hash, struct s3_auth *out, char *msg,
                                    size_t cap)
 {
-    struct evbuffer *cr = evbuffer_new();
     char cr_hash[65], sts[256], sig[65], date8[9];
     unsigned char key[32];
+    size_t region_len = strlen(cfg->region), n = 0;
     enum s3_err e;
 
-    ASSERT(cr != NULL);
-    e = canonical_request(req, c, payload_hash, cr, msg, cap);
+    e = canonical_request(req, c, payload_hash, cr_hash, msg, cap);
     if (e != S3_OK)
-        goto out;
-    size_t cr_len = evbuffer_get_length(cr);
-    s3_sha256_hex(evbuffer_pullup(cr, -1), cr_len, cr_hash);
+        return e;
 
     memcpy(date8, c->date8.ptr, 8);
     date8[8] = '\0';
-    snprintf(out->amz_date, sizeof(out->amz_date), "%s", c->amz_date);
-    snprintf(out->scope, sizeof(out->scope), "%s/%s/s3/aws4_request", date8, cfg->region);
-    int n =
-        snprintf(sts, sizeof(sts), ALGORITHM "\n%s\n%s\n%s", out->amz_date, out->scope, cr_hash);
-    ASSERT(n > 0 && (size_t)n < sizeof(sts));
+    memcpy(out->amz_date, c->amz_date, sizeof(out->amz_date));
+    /* scope: YYYYMMDD/region/s3/aws4_request (the region was checked against cfg) */
+    if (8 + 1 + region_len + 16 >= sizeof(out->scope))
+        return S3_ERR_SIGNATURE_DOES_NOT_MATCH; /* no configured region is this long */
+    memcpy(out->scope, date8, 8);
+    out->scope[8] = '/';
+    memcpy(out->scope + 9, cfg->region, region_len);
+    memcpy(out->scope + 9 + region_len, "/s3/aws4_request", 17);
+    /* string to sign: ALGORITHM \n amz_date \n scope \n hash */
+    static const char alg[] = ALGORITHM "\n";
+    size_t scope_len = 9 + region_len + 16;
+    memcpy(sts, alg, sizeof(alg) - 1);
+    n += sizeof(alg) - 1;
+    memcpy(sts + n, out->amz_date, 16);
+    n += 16;
+    sts[n++] = '\n';
+    memcpy(sts + n, out->scope, scope_len);
+    n += scope_len;
+    sts[n++] = '\n';
+    memcpy(sts + n, cr_hash, 64);
+    n += 64;
+    ASSERT(n < sizeof(sts));
     signing_key_cached(user->secret_key, date8, cfg->region, key);
-    s3_sigv4_hmac_hex(key, sts, (size_t)n, sig);
+    s3_sigv4_hmac_hex(key, sts, n, sig);
     if (CRYPTO_memcmp(sig, c->signature.ptr, 64) != 0) {
         e = S3_ERR_SIGNATURE_DOES_NOT_MATCH;
         goto out;
@@ -527,7 +603,6 @@ static enum s3_err check_signature(const struct s3_auth_config *cfg, const struc
     out->user = user;
 out:
     OPENSSL_cleanse(key, sizeof(key));
-    evbuffer_free(cr);
     return e;
 }
 
@@ -645,7 +720,8 @@ enum s3_err s3_sigv4_verify_header(const struct s3_auth_config *cfg, const struc
                                    struct span authz, struct s3_auth *out, char *msg,
                                    size_t msg_cap)
 {
-    struct v4_claim c = {0};
+    struct span names[MAX_SIGNED_HEADERS]; /* not zeroed: parse_signed_headers fills it */
+    struct v4_claim c = {.names = names};
     const struct s3_user *user = NULL;
     struct span payload_hash;
     enum s3_err e;
@@ -690,7 +766,6 @@ enum s3_err s3_sigv4_verify_header(const struct s3_auth_config *cfg, const struc
     out->kind = S3_AUTH_V4_HEADER;
     e = check_signature(cfg, req, &c, user, payload_hash, out, msg, msg_cap);
 out:
-    free(c.names);
     return e;
 }
 
@@ -702,18 +777,56 @@ static const char *const query_names[] = {
 };
 #define N_QUERY_NAMES (sizeof(query_names) / sizeof(query_names[0]))
 
+enum { Q_ALGORITHM, Q_CREDENTIAL, Q_DATE, Q_SIGNED_HEADERS, Q_SIGNATURE, Q_EXPIRES };
+
+/* The X-Amz-* parameters of a presigned request, found in one pass over the query. */
+struct v4_query {
+    struct span v[N_QUERY_NAMES]; /* the first occurrence, percent-decoded, cut at a NUL */
+    size_t n[N_QUERY_NAMES];      /* occurrences */
+    bool bad[N_QUERY_NAMES];      /* the first occurrence has a malformed escape */
+};
+
+/* Decodes the values into `buf`, which has room for query.len bytes (a value never grows
+ * when decoded). */
+static void query_params(struct span query, char *buf, struct v4_query *q)
+{
+    struct span rest = query, piece, key;
+    size_t used = 0;
+
+    memset(q, 0, sizeof(*q));
+    while (rest.len > 0) {
+        rest = span_cut(rest, '&', &piece);
+        struct span val = span_cut(piece, '=', &key);
+        for (size_t i = 0; i < N_QUERY_NAMES; i++) {
+            if (!s3_uri_decoded_eq(key, query_names[i]))
+                continue;
+            if (q->n[i]++ == 0) {
+                long n = s3_uri_decode_buf(val, false, buf + used, val.len);
+                q->bad[i] = n < 0;
+                if (n >= 0) {
+                    /* they used to be C strings: a %00 ends the value */
+                    q->v[i] = span_make(buf + used, strnlen(buf + used, (size_t)n));
+                    used += (size_t)n;
+                }
+            }
+            break;
+        }
+    }
+}
+
 static enum s3_err query_time(const struct s3_auth_config *cfg, const struct s3_auth_req *req,
-                              struct v4_claim *c, const char *date, const char *expires, char *msg,
+                              struct v4_claim *c, struct span date, struct span expires, char *msg,
                               size_t cap)
 {
     unsigned long long exp_s;
 
-    if (s3_auth_parse_amz_date(span_from(date), &c->t) != 0) {
+    if (s3_auth_parse_amz_date(date, &c->t) != 0) {
         set_msg(msg, cap, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"");
         return S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR;
     }
-    memcpy(c->amz_date, date, 17);
-    if (span_to_u64(span_from(expires), &exp_s) != 0 || exp_s == 0) {
+    memcpy(c->amz_date, date.ptr, 16); /* parsed: exactly 16 characters */
+    c->amz_date[16] = '\0';
+    if (span_to_u64(expires, &exp_s) != 0 || exp_s == 0) {
         set_msg(msg, cap, "X-Amz-Expires should be a number greater than 0");
         return S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR;
     }
@@ -754,16 +867,18 @@ static enum s3_err query_payload(const struct s3_auth_req *req, const struct v4_
 enum s3_err s3_sigv4_verify_query(const struct s3_auth_config *cfg, const struct s3_auth_req *req,
                                   struct s3_auth *out, char *msg, size_t msg_cap)
 {
-    char *v[N_QUERY_NAMES] = {NULL};
-    struct v4_claim c = {.presigned = true};
+    char stack_buf[2048];
+    char *buf = req->query.len <= sizeof(stack_buf) ? stack_buf : xmalloc(req->query.len);
+    struct v4_query q;
+    struct span names[MAX_SIGNED_HEADERS]; /* not zeroed: parse_signed_headers fills it */
+    struct v4_claim c = {.presigned = true, .names = names};
     const struct s3_user *user = NULL;
     struct span payload_hash;
     enum s3_err e = S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR;
 
+    query_params(req->query, buf, &q);
     for (size_t i = 0; i < N_QUERY_NAMES; i++) {
-        size_t n;
-        v[i] = s3_auth_query_param(req->query, query_names[i], &n);
-        if (v[i] == NULL || n != 1) {
+        if (q.bad[i] || q.n[i] != 1) {
             set_msg(msg, msg_cap,
                     "Query-string authentication version 4 requires the X-Amz-Algorithm, "
                     "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and "
@@ -771,21 +886,21 @@ enum s3_err s3_sigv4_verify_query(const struct s3_auth_config *cfg, const struct
             goto out;
         }
     }
-    if (strcmp(v[0], ALGORITHM) != 0) {
-        bool v4a = strcmp(v[0], "AWS4-ECDSA-P256-SHA256") == 0;
+    if (!span_eq_str(q.v[Q_ALGORITHM], ALGORITHM)) {
+        bool v4a = span_eq_str(q.v[Q_ALGORITHM], "AWS4-ECDSA-P256-SHA256");
         set_msg(msg, msg_cap,
                 v4a ? "SigV4a (AWS4-ECDSA-P256-SHA256) is not supported."
                     : "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"");
         e = v4a ? S3_ERR_NOT_IMPLEMENTED : S3_ERR_AUTHORIZATION_QUERY_PARAMETERS_ERROR;
         goto out;
     }
-    c.credential = span_from(v[1]);
-    c.signed_headers = span_from(v[3]);
-    c.signature = span_from(v[4]);
+    c.credential = q.v[Q_CREDENTIAL];
+    c.signed_headers = q.v[Q_SIGNED_HEADERS];
+    c.signature = q.v[Q_SIGNATURE];
     e = check_credential(cfg, &c, msg, msg_cap);
     if (e != S3_OK)
         goto out;
-    e = query_time(cfg, req, &c, v[2], v[5], msg, msg_cap);
+    e = query_time(cfg, req, &c, q.v[Q_DATE], q.v[Q_EXPIRES], msg, msg_cap);
     if (e != S3_OK)
         goto out;
     e = check_claim(cfg, req, &c, &user, msg, msg_cap);
@@ -797,8 +912,7 @@ enum s3_err s3_sigv4_verify_query(const struct s3_auth_config *cfg, const struct
     out->kind = S3_AUTH_V4_QUERY;
     e = check_signature(cfg, req, &c, user, payload_hash, out, msg, msg_cap);
 out:
-    for (size_t i = 0; i < N_QUERY_NAMES; i++)
-        free(v[i]);
-    free(c.names);
+    if (buf != stack_buf)
+        free(buf);
     return e;
 }

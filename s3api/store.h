@@ -29,6 +29,8 @@ struct s3_store_config {
     size_t inline_max_bytes;   /* objects up to this size live in the LMDB value; default 64 KiB */
     size_t map_size_bytes;     /* LMDB map size; default 64 GiB (sparse) */
     unsigned upload_max_age_s; /* abandoned multipart uploads older than this are removed */
+    size_t cache_max_bytes;    /* records of recently read objects kept on the loop (inline
+                                  bytes included); default 16 MiB, used only as objects are read */
 };
 
 /* A stored header: lowercase name ("content-type", "x-amz-meta-foo", "x-amz-checksum-crc32")
@@ -122,7 +124,20 @@ const struct s3_obj_meta *s3_obj_meta(const struct s3_obj *obj);
 /* Appends bytes [off, off+len) to `out` (len <= 1 MiB per call). */
 void s3_obj_read(struct s3_obj *obj, uint64_t off, size_t len, struct evbuffer *out,
                  s3_store_cb *cb, void *arg);
-/* Closes (on the pool) and frees. Accepts NULL; not while a read is in flight. */
+/* The same for a body on its way to a plain socket: bytes of data files are appended as
+ * file segments that libevent sends with sendfile(2), after the store made sure they are in
+ * the page cache (mincore on the loop, or a pool job that reads them in), so the loop only
+ * copies memory. `out` gets EVBUFFER_FLAG_DRAINS_TO_FD: move it whole (evbuffer_add_buffer)
+ * into the output of a socket bufferevent, never read it or hand it to a TLS bufferevent.
+ * The segments keep their files open until sent or freed, which must be before
+ * s3_store_close(). */
+void s3_obj_send(struct s3_obj *obj, uint64_t off, size_t len, struct evbuffer *out,
+                 s3_store_cb *cb, void *arg);
+/* s3_obj_send() without a callback when no pool job is needed (bytes held in memory, or data
+ * already open and in the page cache): true when [off, off+len) (clamped as there) has been
+ * appended; false when nothing was, and s3_obj_send() must be used. */
+bool s3_obj_send_now(struct s3_obj *obj, uint64_t off, size_t len, struct evbuffer *out);
+/* Frees (closing files on the pool). Accepts NULL; not while a read is in flight. */
 void s3_obj_free(struct s3_obj *obj);
 
 /* ---- CopyObject ---- */

@@ -1,7 +1,8 @@
 /* Data files of the fs store: ids and names, creating temps, finding a committed file whether
  * or not it has been moved out of tmp/ yet, unlinking, copying ranges, and the pins that keep
  * a reader's files alive across a concurrent overwrite or delete. Pool threads only (and
- * open/close). The commit protocol that decides when these run is in store_fs.c. */
+ * open/close), but for s3_fs_pins_add() and s3_fs_pins_drop(), which touch only memory. The commit
+ * protocol that decides when these run is in store_fs.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -222,11 +223,10 @@ void s3_fs_pins_add(struct s3_store *st, const struct s3_fs_loc *loc)
     pthread_mutex_unlock(&st->pins.mu);
 }
 
-void s3_fs_pins_release(struct s3_store *st, const struct s3_fs_loc *loc)
+void s3_fs_pins_drop(struct s3_store *st, const struct s3_fs_loc *loc, struct s3_fs_ids *doomed)
 {
     if (loc->kind != S3_FS_LOC_SEGS)
         return;
-    struct s3_fs_ids doomed = {0};
     pthread_mutex_lock(&st->pins.mu);
     for (size_t i = 0; i < loc->n_segs; i++) {
         struct s3_fs_pin **e = pin_find(&st->pins, loc->segs[i].file_id), *dead;
@@ -236,10 +236,16 @@ void s3_fs_pins_release(struct s3_store *st, const struct s3_fs_loc *loc)
         dead = *e;
         *e = dead->next;
         if (dead->unlink_wanted)
-            s3_fs_ids_push(&doomed, dead->id);
+            s3_fs_ids_push(doomed, dead->id);
         free(dead);
     }
     pthread_mutex_unlock(&st->pins.mu);
+}
+
+void s3_fs_pins_release(struct s3_store *st, const struct s3_fs_loc *loc)
+{
+    struct s3_fs_ids doomed = {0};
+    s3_fs_pins_drop(st, loc, &doomed);
     /* Its trash entry stays until the next open clears it: harmless, the id is never reused. */
     for (size_t i = 0; i < doomed.n; i++)
         s3_fs_file_unlink(st, doomed.v[i]);

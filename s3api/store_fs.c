@@ -125,6 +125,31 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
     free(d);
 }
 
+struct deferred_fn {
+    struct s3_store *st;
+    void (*fn)(void *);
+    void *arg;
+};
+
+static void on_deferred_fn(evutil_socket_t fd, short what, void *arg)
+{
+    struct deferred_fn *d = arg;
+    (void)fd;
+    (void)what;
+    d->st->loop.inflight--;
+    d->fn(d->arg);
+    free(d);
+}
+
+void s3_fs_defer(struct s3_store *st, void (*fn)(void *), void *arg)
+{
+    struct deferred_fn *d = xmalloc(sizeof(*d));
+    *d = (struct deferred_fn){st, fn, arg};
+    st->loop.inflight++;
+    if (event_base_once(st->base, -1, EV_TIMEOUT, on_deferred_fn, d, NULL) != 0)
+        ASSERT(!"event_base_once failed");
+}
+
 /* A callback deferred to the next loop turn: no pool round trip for an answer known now. */
 void s3_fs_defer_err(struct s3_store *st, s3_store_cb *cb, enum s3_err err, void *arg)
 {
@@ -227,6 +252,7 @@ static int run_txn(struct batch *b, struct s3_fs_op *only)
     for (struct s3_fs_op *op = only ? only : b->ops; op != NULL && w.rc == 0;
          op = only ? NULL : op->next) {
         op->trash.n = 0;
+        op->touched.len = 0;
         op->publish_id = 0;
         w.op = op;
         op->err = op->apply(op, &w);
@@ -337,6 +363,8 @@ static void on_batch_done(void *arg)
         s3_fs_ids_append(&p->trash, &op->trash);
     }
     st->loop.committing = false;
+    /* Before any callback: a client told of this batch must not read the cache's old view. */
+    s3_fs_cache_batch_done(st, b->ops);
     struct s3_fs_op *op = b->ops, *next;
     for (; op != NULL; op = next) {
         next = op->next;
@@ -523,6 +551,7 @@ static int recover(struct s3_store *st, char *err, size_t err_cap)
             mdb_txn_abort(txn);
     }
     s3_fs_ids_cleanup(&op.trash);
+    s3_fs_wbuf_cleanup(&op.touched);
     if (rc == 0)
         rc = mdb_txn_begin(st->env, NULL, 0, &txn);
     if (rc != 0)
@@ -607,6 +636,7 @@ struct s3_store *s3_store_open(struct event_base *base, struct gw_pool *pool,
     st->upload_max_age_ms = (int64_t)age_s * 1000;
     st->lock_fd = st->tmp_fd = st->objects_fd = -1;
     st->loop.queue_tail = &st->loop.queue;
+    s3_fs_cache_init(st, cfg->cache_max_bytes);
     s3_fs_pins_init(&st->pins);
     if (make_dirs(st, err, err_cap) != 0 ||
         s3_fs_index_open(st, cfg->map_size_bytes ? cfg->map_size_bytes : DEFAULT_MAP_SIZE, err,
@@ -635,6 +665,7 @@ void s3_store_close(struct s3_store *st)
         return;
     event_free(st->loop.sweep_timer);
     st->loop.sweep_timer = NULL;
+    s3_fs_cache_cleanup(st); /* open files are closed by pool jobs, waited for below */
     /* Pool jobs end on the loop: run it until ours are done. Not from inside a loop
      * callback (libevent refuses re-entry): callers close after the loop has returned. The
      * timer keeps the loop blocking in the kernel rather than spinning when nothing else is
@@ -688,7 +719,10 @@ static enum s3_err apply_bucket_create(struct s3_fs_op *op, struct s3_fs_wtxn *w
     MDB_val k = {strlen(b->bucket), b->bucket}, val = {v.len, v.p};
     rc = mdb_put(w->txn, w->st->db_buckets, &k, &val, 0);
     s3_fs_wbuf_cleanup(&v);
-    return rc == 0 ? S3_OK : s3_fs_wtxn_fail(w, rc);
+    if (rc != 0)
+        return s3_fs_wtxn_fail(w, rc);
+    s3_fs_wtxn_touch(w, b->bucket, NULL);
+    return S3_OK;
 }
 
 static enum s3_err apply_bucket_delete(struct s3_fs_op *op, struct s3_fs_wtxn *w)
@@ -708,7 +742,10 @@ static enum s3_err apply_bucket_delete(struct s3_fs_op *op, struct s3_fs_wtxn *w
         return S3_ERR_BUCKET_NOT_EMPTY;
     MDB_val k = {strlen(b->bucket), b->bucket};
     rc = mdb_del(w->txn, w->st->db_buckets, &k, NULL);
-    return rc == 0 ? S3_OK : s3_fs_wtxn_fail(w, rc);
+    if (rc != 0)
+        return s3_fs_wtxn_fail(w, rc);
+    s3_fs_wtxn_touch(w, b->bucket, NULL);
+    return S3_OK;
 }
 
 static void finish_bucket_op(struct s3_fs_op *op)

@@ -154,8 +154,9 @@ struct s3_fs_op {
     s3_fs_apply_fn *apply;
     s3_fs_finish_fn *finish;
     enum s3_err err;
-    uint64_t publish_id;    /* tmp/<id> committed by apply (s3_fs_wtxn_publish); 0 none */
-    struct s3_fs_ids trash; /* files this op stopped referencing (filled by apply) */
+    uint64_t publish_id;       /* tmp/<id> committed by apply (s3_fs_wtxn_publish); 0 none */
+    struct s3_fs_ids trash;    /* files this op stopped referencing (filled by apply) */
+    struct s3_fs_wbuf touched; /* object records it wrote or removed (s3_fs_wtxn_touch) */
 };
 
 struct s3_fs_wtxn {
@@ -172,6 +173,76 @@ enum s3_err s3_fs_wtxn_publish(struct s3_fs_wtxn *w, uint64_t id);
 /* The op drops the files of `loc`: recorded in `trash` and unlinked once committed. */
 enum s3_err s3_fs_wtxn_trash_loc(struct s3_fs_wtxn *w, const struct s3_fs_loc *loc);
 enum s3_err s3_fs_wtxn_trash(struct s3_fs_wtxn *w, uint64_t id);
+/* The op writes or removes the record of bucket/key (key NULL: any key of the bucket), so the
+ * loop's record cache forgets it when the batch is done (store_cache.c). */
+void s3_fs_wtxn_touch(struct s3_fs_wtxn *w, const char *bucket, const char *key);
+
+/* ---- the loop's caches (store_cache.c) ----
+ *
+ * Records: a GET of a recently read key is answered on the loop, with no pool job. Every
+ * record the loop holds is a struct s3_fs_crec, shared (refcounted, loop thread only) by the
+ * cache and the objs reading it, and immutable once made: pool jobs may read its `rec`.
+ * Freshness: every index mutation goes through the group committer, whose ops name the keys
+ * they touched; when a batch is done the loop forgets those keys before any of the batch's
+ * callbacks run, so no client is told of a change the cache does not know. A lookup started
+ * before that may still bring back the old record: it takes a stamp (its key's stripe of
+ * generation counters) when it is submitted, and its record is cached only if no batch
+ * touching that stripe was done in between.
+ *
+ * Open files: a struct s3_fs_fh is a data file opened on the pool (and mapped, for mincore, on
+ * kernels without cachestat), shared by the fd cache, objs, read jobs and the evbuffer file
+ * segments that send from it; the last reference closes it on the pool. Data files never change
+ * once committed and their ids are never reused, so an open file always holds the bytes its record
+ * names, even after an overwrite unlinked it. Only files of records the record cache holds enter
+ * the fd cache, and it forgets a file when a batch trashes it (after forgetting the record). */
+#define S3_FS_CACHE_DEFAULT_BYTES (16u << 20)
+#define S3_FS_CACHE_STRIPES       256u
+#define S3_FS_FDS_MAX             64u
+#define S3_FS_FDS_SLOTS           128u
+
+struct s3_fs_crec {
+    struct s3_fs_rec rec;
+    unsigned char *head; /* bytes [0, head_len) of a file-backed object, read with the record */
+    size_t head_len;
+    bool head_read; /* by a lookup for a GET (head_len may still be 0) */
+    unsigned refs;
+    bool cached; /* linked below */
+    uint64_t hash;
+    char *ckey; /* bucket '\0' key */
+    size_t ckey_len;
+    size_t cost; /* bytes charged to the cache */
+    struct s3_fs_crec *hnext, *prev, *next;
+};
+
+struct s3_fs_fh {
+    struct s3_store *st;
+    uint64_t id;
+    int fd;
+    uint64_t size; /* at open; data files never change */
+    void *map;     /* PROT_READ view for mincore() where cachestat() is missing, else NULL */
+    size_t map_len;
+    unsigned refs;
+    bool cached;
+    struct s3_fs_fh *hnext, *prev, *next;
+};
+
+struct s3_fs_cache {
+    size_t max_bytes;
+    size_t bytes;
+    size_t n;
+    size_t n_slots;
+    struct s3_fs_crec **slots;
+    struct s3_fs_crec *head, *tail; /* most recently used first */
+    uint32_t gens[S3_FS_CACHE_STRIPES];
+    uint64_t hits, misses, inserts, stale; /* stale: lookups not cached (a commit raced) */
+};
+
+struct s3_fs_fds {
+    size_t n;
+    struct s3_fs_fh *slots[S3_FS_FDS_SLOTS];
+    struct s3_fs_fh *head, *tail;
+    uint64_t sendfile_bytes, touched_bytes; /* appended as file segments; read in by the pool */
+};
 
 /* Counters for tests and metrics. */
 struct s3_fs_stats {
@@ -203,9 +274,12 @@ struct s3_store {
         struct s3_fs_ids cleared_trash;   /* unlinked: drop from `trash` in the next txn */
         struct event *sweep_timer;
         bool sweep_queued;
+        struct s3_fs_cache cache;
+        struct s3_fs_fds fds;
     } loop;
     struct {
         bool skip_publish; /* leave committed files in tmp/ (simulates a crash) */
+        bool no_cachestat; /* ask mincore, as on kernels without cachestat */
     } test;
 };
 
@@ -217,6 +291,8 @@ void s3_fs_submit_fast(struct s3_store *st, void (*work)(void *), void (*done)(v
 void s3_fs_submit(struct s3_store *st, void (*work)(void *), void (*done)(void *), void *arg);
 /* cb(err, arg) from a later loop iteration. */
 void s3_fs_defer_err(struct s3_store *st, s3_store_cb *cb, enum s3_err err, void *arg);
+/* fn(arg) from a later loop iteration, counted like a pool job. */
+void s3_fs_defer(struct s3_store *st, void (*fn)(void *), void *arg);
 /* Queues `op` for the next group commit (loop thread). */
 void s3_fs_commit(struct s3_store *st, struct s3_fs_op *op);
 /* Takes `op` back out of the queue if no batch has taken it yet (true). */
@@ -307,6 +383,9 @@ void s3_fs_pins_cleanup(struct s3_fs_pins *p);
 void s3_fs_pins_add(struct s3_store *st, const struct s3_fs_loc *loc);
 /* Drops a reader's pins; unlinks files whose unlink waited for it (pool thread). */
 void s3_fs_pins_release(struct s3_store *st, const struct s3_fs_loc *loc);
+/* Drops a reader's pins without touching the file system (any thread): the ids of files whose
+ * unlink waited for it are appended to `doomed`, for the caller to unlink on the pool. */
+void s3_fs_pins_drop(struct s3_store *st, const struct s3_fs_loc *loc, struct s3_fs_ids *doomed);
 /* Unlinks `id` now (true), or when its last reader unpins (false; its trash entry then stays
  * until the next open). Pool thread. */
 bool s3_fs_unlink_when_unpinned(struct s3_store *st, uint64_t id);
@@ -327,6 +406,49 @@ struct s3_fs_reader {
 void s3_fs_reader_init(struct s3_fs_reader *rd, struct s3_store *st, const struct s3_fs_loc *loc);
 int s3_fs_reader_pread(struct s3_fs_reader *rd, void *buf, size_t len, uint64_t off);
 void s3_fs_reader_cleanup(struct s3_fs_reader *rd);
+
+/* ---- store_cache.c: the loop's record cache and fd cache (loop thread unless said) ---- */
+void s3_fs_cache_init(struct s3_store *st, size_t max_bytes);
+/* Forgets everything (at close); records still held by objs live on until they are freed. */
+void s3_fs_cache_cleanup(struct s3_store *st);
+/* A new reference to the cached record of bucket/key, or NULL. */
+struct s3_fs_crec *s3_fs_cache_get(struct s3_store *st, const char *bucket, const char *key);
+/* Taken when a lookup of bucket/key is submitted. */
+uint32_t s3_fs_cache_stamp(struct s3_store *st, const char *bucket, const char *key);
+/* Wraps `rec` (taken over) into a record with one reference for the caller. */
+struct s3_fs_crec *s3_fs_crec_new(struct s3_fs_rec *rec);
+/* Caches `e` (complete, not cached yet; the cache takes its own reference) when no batch
+ * touching bucket/key was done since `stamp` was taken, replacing bucket/key's record. */
+void s3_fs_cache_put(struct s3_store *st, const char *bucket, const char *key, uint32_t stamp,
+                     struct s3_fs_crec *e);
+void s3_fs_crec_unref(struct s3_fs_crec *c); /* accepts NULL */
+/* A batch is done (before its callbacks): forgets the records its ops touched and the open
+ * files they trashed. */
+void s3_fs_cache_batch_done(struct s3_store *st, struct s3_fs_op *ops);
+void s3_fs_cache_forget(struct s3_store *st, const char *bucket, const char *key);
+void s3_fs_cache_forget_bucket(struct s3_store *st, const char *bucket);
+
+/* Opens and maps file `id` (pool thread); NULL with errno. One reference, for the caller. */
+struct s3_fs_fh *s3_fs_fh_open(struct s3_store *st, uint64_t id);
+/* Pool thread: closes and frees an open file the loop never saw. Accepts NULL. */
+void s3_fs_fh_close(struct s3_fs_fh *fh);
+void s3_fs_fh_ref(struct s3_fs_fh *fh);
+/* The last reference closes the file on the pool. Accepts NULL. */
+void s3_fs_fh_unref(struct s3_fs_fh *fh);
+/* Whether bytes [off, off+len) are in the page cache (cachestat, or mincore on the mapping:
+ * no I/O, any thread). A page may still be evicted before it is sent: that costs the loop a
+ * wait for the disk, not an error. */
+bool s3_fs_fh_resident(const struct s3_fs_fh *fh, uint64_t off, size_t len);
+/* Pool thread: brings [off, off+len) into the page cache (readahead, then reads it). */
+int s3_fs_fh_make_resident(struct s3_fs_fh *fh, uint64_t off, size_t len);
+/* A new reference to the cached open file `id`, or NULL. */
+struct s3_fs_fh *s3_fs_fds_get(struct s3_store *st, uint64_t id);
+/* Caches `fh` (the cache takes its own reference; nothing if it holds that file already).
+ * Only for a file of a record the record cache holds (crec->cached): such a file is not
+ * trashed, since a batch forgets the records it touches before it forgets the files it
+ * trashes, and an unlinked file must not stay open in the cache. */
+void s3_fs_fds_put(struct s3_store *st, struct s3_fs_fh *fh);
+void s3_fs_fds_forget(struct s3_store *st, uint64_t id);
 
 /* Test hooks. */
 const struct s3_fs_stats *s3_fs_store_stats(const struct s3_store *st);

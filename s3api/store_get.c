@@ -1,11 +1,14 @@
 /* Reading objects from the fs store (GetObject, HeadObject) and CopyObject. A reader pins the
  * files of the record it found, so an overwrite or delete committed meanwhile unlinks them
- * only after the reader lets go: what a GET started with is what it returns. */
+ * only after the reader lets go: what a GET started with is what it returns. Records and open
+ * files come from the loop's caches when they can (store_cache.c), and bodies bound for a
+ * socket go out as sendfile segments of data files the store made sure are in memory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -157,18 +160,25 @@ int s3_fs_reader_pread(struct s3_fs_reader *rd, void *buf, size_t len, uint64_t 
 
 /* ---- GetObject / HeadObject ---- */
 
-/* The first block of a file-backed object is read by the lookup job itself, and when that is
- * the whole object the files are let go there too: a small GET costs one pool round trip, and
- * reads of inline or prefetched bytes need none. */
-#define PREFETCH_MAX (256u << 10)
+/* A GET of a cached record needs no pool job. Otherwise the lookup job also opens the first
+ * data file, reads the object's first bytes (its head) into the record and brings the rest of
+ * the first block into the page cache: a small GET costs one pool round trip, and a large one
+ * starts at once. The head goes to the socket in the same write as the response headers.
+ * Sent alone, the headers make a segment of their own that the client acknowledges before
+ * the body's segments leave, and its TCP then sizes its receive window on that tiny round
+ * trip: on loopback the body then trickles out, window by window, from the client's CPU.
+ * HEAD_MAX fills the first segment on loopback, whose MSS is 64 KiB. */
+#define HEAD_MAX (60u << 10)
+
+/* Memory ranges at least this long go to a socket by reference rather than copied. */
+#define REF_MIN 512
 
 struct s3_obj {
     struct s3_store *st;
-    struct s3_fs_rec rec;
-    bool pinned;
-    struct s3_fs_reader rd; /* used by one read job at a time */
-    unsigned char *pre;     /* bytes [0, pre_len) read ahead by the lookup */
-    size_t pre_len;
+    struct s3_fs_crec *crec; /* shared with the record cache; immutable */
+    bool pinned;             /* its files are pinned (open_data) */
+    struct s3_fs_fh *fh;     /* the open file of segment fh_seg (a reference), or NULL */
+    size_t fh_seg;
 };
 
 struct get_job {
@@ -179,57 +189,124 @@ struct get_job {
     s3_obj_cb *cb;
     void *arg;
     enum s3_err err;
+    uint32_t stamp; /* record cache, when submitted */
+    struct s3_fs_crec *crec;
+    bool pinned;
+    struct s3_fs_fh *fh;
+    size_t fh_seg;
     struct s3_obj *obj;
 };
+
+static const struct s3_fs_loc *obj_loc(const struct s3_obj *obj)
+{
+    return &obj->crec->rec.loc;
+}
+
+static size_t first_data_seg(const struct s3_fs_loc *loc)
+{
+    size_t i = 0;
+    while (i < loc->n_segs && loc->segs[i].size == 0)
+        i++;
+    return i;
+}
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+    for (size_t done = 0; done < len;) {
+        ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO; /* shorter than its record says */
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+/* Opens the first data file, reads the head and makes the rest of the first block resident.
+ * The empty segments before the first data segment hold no bytes, so its file starts at the
+ * object's offset 0. */
+static int open_first_block(struct get_job *g)
+{
+    struct s3_fs_crec *c = g->crec;
+    size_t i = first_data_seg(&c->rec.loc);
+    c->head_read = true;
+    if (i == c->rec.loc.n_segs)
+        return 0;
+    const struct s3_fs_seg *seg = &c->rec.loc.segs[i];
+    size_t block = seg->size < S3_FS_READ_MAX ? (size_t)seg->size : S3_FS_READ_MAX;
+    g->fh = s3_fs_fh_open(g->st, seg->file_id);
+    g->fh_seg = i;
+    if (g->fh == NULL)
+        return -1;
+    c->head_len = block < HEAD_MAX ? block : HEAD_MAX;
+    c->head = xmalloc(c->head_len);
+    if (pread_all(g->fh->fd, c->head, c->head_len, 0) != 0)
+        return -1;
+    size_t rest = block - c->head_len;
+    if (!s3_fs_fh_resident(g->fh, c->head_len, rest) &&
+        s3_fs_fh_make_resident(g->fh, c->head_len, rest) != 0)
+        return -1;
+    return 0;
+}
 
 static void on_get_work(void *arg)
 {
     struct get_job *g = arg;
+    struct s3_fs_rec rec;
+    g->err = s3_fs_obj_open(g->st, g->bucket, g->key, g->open_data, &rec);
+    if (g->err != S3_OK)
+        return;
+    g->crec = s3_fs_crec_new(&rec); /* the loop sees it only once this job is done */
+    g->pinned = g->open_data && g->crec->rec.loc.kind == S3_FS_LOC_SEGS;
+    /* A missing file is an error of the GET, not one in the middle of its body. */
+    if (g->pinned && open_first_block(g) != 0) {
+        log_error(&get_log, "opening the data of %s/%s: %s", g->bucket, g->key, strerror(errno));
+        g->err = S3_ERR_INTERNAL_ERROR;
+        s3_fs_fh_close(g->fh); /* never seen by the loop */
+        g->fh = NULL;
+        s3_fs_pins_release(g->st, &g->crec->rec.loc);
+        g->pinned = false;
+    }
+}
+
+static struct s3_obj *obj_new(struct s3_store *st, struct s3_fs_crec *crec)
+{
     struct s3_obj *obj = xcalloc(1, sizeof(*obj));
-    obj->st = g->st;
-    g->err = s3_fs_obj_open(g->st, g->bucket, g->key, g->open_data, &obj->rec);
-    obj->pinned = g->err == S3_OK && g->open_data;
-    s3_fs_reader_init(&obj->rd, g->st, &obj->rec.loc);
-    /* Open the first segment now: a missing file is an error of the GET, not mid-body. */
-    if (obj->pinned && obj->rec.loc.kind == S3_FS_LOC_SEGS && obj->rec.loc.n_segs > 0 &&
-        obj->rec.meta.size > 0) {
-        uint64_t size = obj->rec.meta.size;
-        obj->pre_len = size < PREFETCH_MAX ? (size_t)size : PREFETCH_MAX;
-        obj->pre = xmalloc(obj->pre_len);
-        if (s3_fs_reader_pread(&obj->rd, obj->pre, obj->pre_len, 0) != 0) {
-            log_error(&get_log, "opening the data of %s/%s: %s", g->bucket, g->key,
-                      strerror(errno));
-            g->err = S3_ERR_INTERNAL_ERROR;
-        } else if (obj->pre_len == size) {
-            /* All of it is in memory: nothing left to hold on to. */
-            s3_fs_reader_cleanup(&obj->rd);
-            s3_fs_reader_init(&obj->rd, g->st, &obj->rec.loc);
-            s3_fs_pins_release(g->st, &obj->rec.loc);
-            obj->pinned = false;
-        }
-    } else if (obj->pinned && obj->rec.loc.kind == S3_FS_LOC_INLINE) {
-        s3_fs_pins_release(g->st, &obj->rec.loc);
-        obj->pinned = false;
-    }
-    if (g->err != S3_OK) {
-        s3_fs_reader_cleanup(&obj->rd);
-        if (obj->pinned)
-            s3_fs_pins_release(g->st, &obj->rec.loc);
-        s3_fs_rec_cleanup(&obj->rec);
-        free(obj->pre);
-        free(obj);
-        obj = NULL;
-    }
-    g->obj = obj;
+    obj->st = st;
+    obj->crec = crec;
+    return obj;
 }
 
 static void on_get_done(void *arg)
 {
     struct get_job *g = arg;
-    g->cb(g->err, g->obj, g->arg);
+    struct s3_obj *obj = g->obj;
+    if (obj == NULL && g->err == S3_OK) {
+        s3_fs_cache_put(g->st, g->bucket, g->key, g->stamp, g->crec);
+        obj = obj_new(g->st, g->crec);
+        obj->pinned = g->pinned;
+        obj->fh = g->fh;
+        obj->fh_seg = g->fh_seg;
+        if (g->fh != NULL && g->crec->cached)
+            s3_fs_fds_put(g->st, g->fh);
+    } else if (obj == NULL) {
+        s3_fs_crec_unref(g->crec);
+    }
+    g->cb(g->err, obj, g->arg);
     free(g->bucket);
     free(g->key);
     free(g);
+}
+
+/* A cached record serves a HEAD; a GET of a file-backed object also wants the head that only a
+ * GET's lookup reads. */
+static bool serves(const struct s3_fs_crec *c, bool open_data)
+{
+    return !open_data || c->rec.loc.kind != S3_FS_LOC_SEGS || c->head_read;
 }
 
 void s3_store_get(struct s3_store *st, const char *bucket, const char *key, bool open_data,
@@ -237,38 +314,160 @@ void s3_store_get(struct s3_store *st, const char *bucket, const char *key, bool
 {
     struct get_job *g = xcalloc(1, sizeof(*g));
     g->st = st;
+    g->cb = cb;
+    g->arg = arg;
+    struct s3_fs_crec *crec = s3_fs_cache_get(st, bucket, key);
+    if (crec != NULL && serves(crec, open_data)) {
+        /* Pinned now, on the loop: whatever drops this record commits before its batch is
+         * done, and the unlink that follows waits for the pin. */
+        g->obj = obj_new(st, crec);
+        if (open_data && crec->rec.loc.kind == S3_FS_LOC_SEGS) {
+            s3_fs_pins_add(st, &crec->rec.loc);
+            g->obj->pinned = true;
+        }
+        s3_fs_defer(st, on_get_done, g);
+        return;
+    }
+    s3_fs_crec_unref(crec);
     g->bucket = xstrdup(bucket);
     g->key = xstrdup(key);
     g->open_data = open_data;
-    g->cb = cb;
-    g->arg = arg;
+    g->stamp = s3_fs_cache_stamp(st, bucket, key);
     s3_fs_submit_fast(st, on_get_work, on_get_done, g);
 }
 
 const struct s3_obj_meta *s3_obj_meta(const struct s3_obj *obj)
 {
-    return &obj->rec.meta;
+    return &obj->crec->rec.meta;
 }
 
+/* ---- reading ---- */
+
+/* The part of a read that lies in one segment's file. */
+struct piece {
+    size_t seg;
+    uint64_t in_off; /* offset in the segment's file */
+    size_t len;
+    struct s3_fs_fh *fh; /* a reference, or NULL until the job opens it */
+    bool opened;         /* by the job */
+    bool touched;        /* brought into the page cache by the job */
+};
+
+/* A read of [off, off+len): the part held in memory (inline bytes or the head) first, then
+ * the pieces of files after it. */
 struct read_job {
     struct s3_obj *obj;
     uint64_t off;
     size_t len;
+    size_t mem_len; /* [off, off+mem_len) is in memory */
     struct evbuffer *out;
+    bool send; /* file bytes go out as file segments */
     s3_store_cb *cb;
     void *arg;
-    char *buf;
+    struct piece *pieces;
+    size_t n_pieces;
+    char *buf;     /* !send: the file bytes read */
+    bool appended; /* by read_now(), on the loop */
     enum s3_err err;
 };
 
-static void on_read_work(void *arg)
+static void plan_pieces(struct read_job *r)
 {
-    struct read_job *r = arg;
-    r->buf = xmalloc(r->len ? r->len : 1);
-    if (s3_fs_reader_pread(&r->obj->rd, r->buf, r->len, r->off) != 0) {
-        log_error(&get_log, "reading object data: %s", strerror(errno));
-        r->err = S3_ERR_INTERNAL_ERROR;
+    const struct s3_fs_loc *loc = obj_loc(r->obj);
+    uint64_t start = 0, off = r->off + r->mem_len, end = r->off + r->len;
+    size_t cap = 0;
+    for (size_t i = 0; i < loc->n_segs && off < end; i++) {
+        uint64_t seg_end = start + loc->segs[i].size;
+        if (off < seg_end) {
+            uint64_t n = (end < seg_end ? end : seg_end) - off;
+            if (r->n_pieces == cap) {
+                cap = cap ? cap * 2 : 2;
+                r->pieces = xrealloc(r->pieces, cap * sizeof(*r->pieces));
+            }
+            r->pieces[r->n_pieces++] =
+                (struct piece){.seg = i, .in_off = off - start, .len = (size_t)n};
+            off += n;
+        }
+        start = seg_end;
     }
+    if (off < end)
+        r->err = S3_ERR_INTERNAL_ERROR; /* the record's segments are shorter than its size */
+}
+
+/* A reference to the open file of segment `seg`, from the obj or the fd cache; NULL if none. */
+static struct s3_fs_fh *obj_fh(struct s3_obj *obj, size_t seg)
+{
+    if (obj->fh != NULL && obj->fh_seg == seg) {
+        s3_fs_fh_ref(obj->fh);
+        return obj->fh;
+    }
+    struct s3_fs_fh *fh = s3_fs_fds_get(obj->st, obj_loc(obj)->segs[seg].file_id);
+    if (fh != NULL) {
+        s3_fs_fh_unref(obj->fh);
+        s3_fs_fh_ref(fh);
+        obj->fh = fh;
+        obj->fh_seg = seg;
+    }
+    return fh;
+}
+
+static void on_seg_free(const struct evbuffer_file_segment *seg, int flags, void *arg)
+{
+    (void)seg;
+    (void)flags;
+    s3_fs_fh_unref(arg);
+}
+
+/* Appends a piece as a file segment: libevent sends it with sendfile(2) (the buffer drains to
+ * a socket), keeping the file open until it is sent. Allocation failures abort, as xmalloc's
+ * do, so a range is appended whole or not at all. */
+static void add_file_piece(struct evbuffer *out, struct piece *p)
+{
+    ASSERT(p->fh != NULL); /* opened by the loop's caches or by the job */
+    struct evbuffer_file_segment *seg = evbuffer_file_segment_new(
+        p->fh->fd, (ev_off_t)p->in_off, (ev_off_t)p->len, EVBUF_FS_DISABLE_LOCKING);
+    ASSERT(seg != NULL);
+    s3_fs_fh_ref(p->fh);
+    evbuffer_file_segment_add_cleanup_cb(seg, on_seg_free, p->fh);
+    int rc = evbuffer_add_file_segment(out, seg, 0, (ev_off_t)p->len);
+    evbuffer_file_segment_free(seg); /* the chain holds it now */
+    ASSERT(rc == 0);
+    p->fh->st->loop.fds.sendfile_bytes += p->len;
+}
+
+static void on_crec_ref_free(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    s3_fs_crec_unref(arg);
+}
+
+/* How much of the read the record holds in memory: inline bytes, or the head. */
+static size_t mem_part(const struct s3_obj *obj, uint64_t off, size_t len)
+{
+    const struct s3_fs_crec *c = obj->crec;
+    size_t have = c->rec.loc.kind == S3_FS_LOC_INLINE ? c->rec.loc.data_len : c->head_len;
+    if (off >= have)
+        return 0;
+    return len < have - off ? len : (size_t)(have - off);
+}
+
+/* Memory bytes are copied, or, on their way to a socket, referenced: the record then lives
+ * until they are sent. */
+static void add_mem(struct s3_obj *obj, uint64_t off, size_t len, struct evbuffer *out, bool send)
+{
+    const struct s3_fs_crec *c = obj->crec;
+    const unsigned char *p = c->rec.loc.kind == S3_FS_LOC_INLINE ? c->rec.loc.data : c->head;
+    int rc;
+    if (len == 0)
+        return;
+    if (!send || len < REF_MIN) {
+        rc = evbuffer_add(out, p + off, len);
+    } else {
+        obj->crec->refs++;
+        rc = evbuffer_add_reference(out, p + off, len, on_crec_ref_free, obj->crec);
+    }
+    ASSERT(rc == 0);
 }
 
 static void free_buf(const void *data, size_t len, void *arg)
@@ -278,80 +477,213 @@ static void free_buf(const void *data, size_t len, void *arg)
     free((void *)(uintptr_t)data);
 }
 
-static void on_read_done(void *arg)
+static void read_job_free(struct read_job *r)
 {
-    struct read_job *r = arg;
-    if (r->err == S3_OK && r->len > 0) {
-        if (evbuffer_add_reference(r->out, r->buf, r->len, free_buf, NULL) != 0)
-            r->err = S3_ERR_INTERNAL_ERROR;
-        else
-            r->buf = NULL;
-    }
+    for (size_t i = 0; i < r->n_pieces; i++)
+        s3_fs_fh_unref(r->pieces[i].fh);
+    free(r->pieces);
     free(r->buf);
-    r->cb(r->err, r->arg);
     free(r);
 }
 
-static void on_read_now(evutil_socket_t fd, short what, void *arg)
+/* Keeps the open file of the range's last piece for the next read. */
+static void keep_last_fh(struct read_job *r)
 {
-    (void)fd;
-    (void)what;
-    on_read_done(arg);
+    if (r->n_pieces == 0)
+        return;
+    struct piece *last = &r->pieces[r->n_pieces - 1];
+    if (last->fh != NULL && last->fh != r->obj->fh) {
+        s3_fs_fh_unref(r->obj->fh);
+        s3_fs_fh_ref(last->fh);
+        r->obj->fh = last->fh;
+        r->obj->fh_seg = last->seg;
+    }
 }
 
-void s3_obj_read(struct s3_obj *obj, uint64_t off, size_t len, struct evbuffer *out,
-                 s3_store_cb *cb, void *arg)
+/* Appends everything: the memory part, then the file pieces (as segments, or the bytes read). */
+static void append_all(struct read_job *r)
 {
-    struct read_job *r = xcalloc(1, sizeof(*r));
-    uint64_t size = obj->rec.meta.size;
+    add_mem(r->obj, r->off, r->mem_len, r->out, r->send);
+    if (r->send) {
+        for (size_t i = 0; i < r->n_pieces; i++)
+            add_file_piece(r->out, &r->pieces[i]);
+    } else if (r->buf != NULL) {
+        int rc = evbuffer_add_reference(r->out, r->buf, r->len - r->mem_len, free_buf, NULL);
+        ASSERT(rc == 0);
+        r->buf = NULL;
+    }
+    keep_last_fh(r);
+}
+
+static void on_read_done(void *arg)
+{
+    struct read_job *r = arg;
+    struct s3_store *st = r->obj->st;
+    for (size_t i = 0; i < r->n_pieces; i++) {
+        struct piece *p = &r->pieces[i];
+        if (p->opened && p->fh != NULL && r->obj->crec->cached)
+            s3_fs_fds_put(st, p->fh);
+        if (p->touched)
+            st->loop.fds.touched_bytes += p->len;
+    }
+    if (r->err == S3_OK && !r->appended)
+        append_all(r);
+    r->cb(r->err, r->arg);
+    read_job_free(r);
+}
+
+/* Opens what the loop had no open file for, then either brings the bytes into the page cache
+ * (send: the loop's sendfile then copies from memory) or reads them into a buffer. */
+static void on_read_work(void *arg)
+{
+    struct read_job *r = arg;
+    const struct s3_fs_loc *loc = obj_loc(r->obj);
+    if (!r->send)
+        r->buf = xmalloc(r->len - r->mem_len + 1);
+    size_t at = 0;
+    for (size_t i = 0; i < r->n_pieces; i++) {
+        struct piece *p = &r->pieces[i];
+        if (p->fh == NULL) {
+            p->fh = s3_fs_fh_open(r->obj->st, loc->segs[p->seg].file_id);
+            p->opened = true;
+            if (p->fh == NULL)
+                goto fail;
+        }
+        if (!r->send) {
+            if (pread_all(p->fh->fd, r->buf + at, p->len, p->in_off) != 0)
+                goto fail;
+            at += p->len;
+        } else if (!s3_fs_fh_resident(p->fh, p->in_off, p->len)) {
+            p->touched = true;
+            if (s3_fs_fh_make_resident(p->fh, p->in_off, p->len) != 0)
+                goto fail;
+        }
+    }
+    return;
+
+fail:
+    log_error(&get_log, "reading object data: %s", strerror(errno));
+    r->err = S3_ERR_INTERNAL_ERROR;
+}
+
+static struct read_job *read_job_new(struct s3_obj *obj, uint64_t off, size_t len,
+                                     struct evbuffer *out, bool send)
+{
+    uint64_t size = obj->crec->rec.meta.size;
     if (len > S3_FS_READ_MAX)
         len = S3_FS_READ_MAX;
     if (off >= size)
         len = 0;
     else if (len > size - off)
         len = (size_t)(size - off);
-    *r = (struct read_job){.obj = obj, .off = off, .len = len, .out = out, .cb = cb, .arg = arg};
-    const unsigned char *mem = NULL;
-    if (obj->rec.loc.kind == S3_FS_LOC_INLINE)
-        mem = obj->rec.loc.data;
-    else if (obj->pre != NULL && off + len <= obj->pre_len)
-        mem = obj->pre;
-    if (mem != NULL || len == 0) {
-        /* Bytes already in memory: no pool round trip, only the deferral the contract asks. */
-        if (len > 0)
-            evbuffer_add(out, mem + off, len);
-        r->len = 0;
-        event_base_once(obj->st->base, -1, EV_TIMEOUT, on_read_now, r, NULL);
+    struct read_job *r = xcalloc(1, sizeof(*r));
+    *r = (struct read_job){.obj = obj, .off = off, .len = len, .out = out, .send = send};
+    r->mem_len = mem_part(obj, off, len);
+    return r;
+}
+
+/* Appends the range at once when it needs no pool job (true, r->err set): bytes in memory,
+ * and for a send, pieces of open files whose pages are all in the page cache. Otherwise
+ * (false) the pieces are planned with whatever open files the loop has, for the job. */
+static bool read_now(struct read_job *r)
+{
+    if (r->mem_len < r->len && obj_loc(r->obj)->kind == S3_FS_LOC_INLINE) {
+        r->err = S3_ERR_INTERNAL_ERROR; /* the record's bytes are shorter than its size */
+        return true;
+    }
+    plan_pieces(r);
+    if (r->err != S3_OK)
+        return true;
+    bool ready = r->send || r->n_pieces == 0;
+    for (size_t i = 0; i < r->n_pieces; i++) {
+        struct piece *p = &r->pieces[i];
+        p->fh = obj_fh(r->obj, p->seg);
+        if (p->fh == NULL || !r->send || !s3_fs_fh_resident(p->fh, p->in_off, p->len))
+            ready = false;
+    }
+    if (!ready)
+        return false;
+    append_all(r);
+    return true;
+}
+
+static void obj_read(struct s3_obj *obj, uint64_t off, size_t len, struct evbuffer *out, bool send,
+                     s3_store_cb *cb, void *arg)
+{
+    struct read_job *r = read_job_new(obj, off, len, out, send);
+    r->cb = cb;
+    r->arg = arg;
+    if (read_now(r)) {
+        r->appended = true;
+        s3_fs_defer(obj->st, on_read_done, r); /* only the deferral the contract asks for */
         return;
     }
     s3_fs_submit(obj->st, on_read_work, on_read_done, r);
 }
 
-static void on_obj_close_work(void *arg)
+void s3_obj_read(struct s3_obj *obj, uint64_t off, size_t len, struct evbuffer *out,
+                 s3_store_cb *cb, void *arg)
 {
-    struct s3_obj *obj = arg;
-    s3_fs_reader_cleanup(&obj->rd);
-    if (obj->pinned)
-        s3_fs_pins_release(obj->st, &obj->rec.loc);
+    obj_read(obj, off, len, out, false, cb, arg);
 }
 
-static void on_obj_close_done(void *arg)
+void s3_obj_send(struct s3_obj *obj, uint64_t off, size_t len, struct evbuffer *out,
+                 s3_store_cb *cb, void *arg)
 {
-    struct s3_obj *obj = arg;
-    free(obj->pre);
-    s3_fs_rec_cleanup(&obj->rec);
-    free(obj);
+    evbuffer_set_flags(out, EVBUFFER_FLAG_DRAINS_TO_FD);
+    obj_read(obj, off, len, out, true, cb, arg);
+}
+
+bool s3_obj_send_now(struct s3_obj *obj, uint64_t off, size_t len, struct evbuffer *out)
+{
+    evbuffer_set_flags(out, EVBUFFER_FLAG_DRAINS_TO_FD);
+    struct read_job *r = read_job_new(obj, off, len, out, true);
+    bool done = read_now(r) && r->err == S3_OK;
+    read_job_free(r);
+    return done;
+}
+
+struct unlink_job {
+    struct s3_store *st;
+    struct s3_fs_ids ids;
+};
+
+static void on_unlink_work(void *arg)
+{
+    struct unlink_job *u = arg;
+    /* Trash entries stay until the next open clears them: harmless, ids are never reused. */
+    for (size_t i = 0; i < u->ids.n; i++)
+        s3_fs_file_unlink(u->st, u->ids.v[i]);
+}
+
+static void on_unlink_done(void *arg)
+{
+    struct unlink_job *u = arg;
+    s3_fs_ids_cleanup(&u->ids);
+    free(u);
+}
+
+/* Drops an obj's pins on the loop; the unlinks that waited for them go to the pool. */
+static void unpin(struct s3_store *st, const struct s3_fs_loc *loc)
+{
+    struct s3_fs_ids doomed = {0};
+    s3_fs_pins_drop(st, loc, &doomed);
+    if (doomed.n == 0)
+        return;
+    struct unlink_job *u = xmalloc(sizeof(*u));
+    *u = (struct unlink_job){st, doomed};
+    s3_fs_submit(st, on_unlink_work, on_unlink_done, u);
 }
 
 void s3_obj_free(struct s3_obj *obj)
 {
     if (obj == NULL)
         return;
-    if (obj->rd.fd < 0 && !obj->pinned) {
-        on_obj_close_done(obj);
-        return;
-    }
-    s3_fs_submit(obj->st, on_obj_close_work, on_obj_close_done, obj);
+    s3_fs_fh_unref(obj->fh);
+    if (obj->pinned)
+        unpin(obj->st, obj_loc(obj));
+    s3_fs_crec_unref(obj->crec);
+    free(obj);
 }
 
 /* ---- CopyObject ---- */

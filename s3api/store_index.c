@@ -231,6 +231,8 @@ enum s3_err s3_fs_obj_put(struct s3_fs_wtxn *w, const char *bucket, const char *
     size_t nn = found ? n : n + 1;
     if (err == S3_OK)
         err = grp_store(w, &k, nv, nn);
+    if (err == S3_OK)
+        s3_fs_wtxn_touch(w, bucket, key);
     free(nv);
     free(items);
     s3_fs_wbuf_cleanup(&rb);
@@ -255,6 +257,8 @@ enum s3_err s3_fs_obj_del(struct s3_fs_wtxn *w, const char *bucket, const char *
         memmove(items + pos, items + pos + 1, (n - pos - 1) * sizeof(*items));
         err = grp_store(w, &k, items, n - 1);
     }
+    if (err == S3_OK)
+        s3_fs_wtxn_touch(w, bucket, key);
     free(items);
     return err;
 }

@@ -837,6 +837,58 @@ static void test_header_timeout_counts_from_request_start(void)
     client_close(&c);
 }
 
+/* A kept-alive connection hands its buffers to the next request: nothing of the last one
+ * (headers, trailers, a longer target) may show through. */
+static void test_next_request_on_a_connection_starts_clean(void)
+{
+    struct client c;
+    char head[2048];
+    size_t n = 0;
+
+    client_open(&c);
+    client_puts(&c, "PUT /trailers/with/a/long/target/to/outgrow/the/next HTTP/1.1\r\nHost: x\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n"
+                    "5\r\nhello\r\n0\r\nX-Check: abc\r\n\r\n");
+    ok(read_response(&c, &resp, false) == 0, "chunked request with a trailer");
+    is_str(resp.body, "hello|x-check=abc;", "its trailer");
+    client_puts(&c, "PUT /trailers HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+    ok(read_response(&c, &resp, false) == 0, "next request without trailers");
+    is_str(resp.body, "hi|", "no trailer left from the last request");
+
+    n = (size_t)snprintf(head, sizeof(head), "GET /headers HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 12; i++)
+        n += (size_t)snprintf(head + n, sizeof(head) - n, "X-H%d: %0100d\r\n", i, i);
+    snprintf(head + n, sizeof(head) - n, "\r\n");
+    client_puts(&c, head);
+    ok(read_response(&c, &resp, false) == 0, "request with many headers");
+    ok(strstr(resp.body, "x-h11=") != NULL, "all of them seen");
+    client_puts(&c, "GET /headers HTTP/1.1\r\nHost: y\r\n\r\n");
+    ok(read_response(&c, &resp, false) == 0, "request with one header");
+    is_str(resp.body, "host=y;", "only its own header");
+    client_puts(&c, "GET /hello/x HTTP/1.1\r\nHost: x\r\n\r\n");
+    ok(read_response(&c, &resp, false) == 0, "short target after long ones");
+    is_str(resp.body, "hello /hello/x", "only its own target");
+    client_close(&c);
+}
+
+/* The header timeout of a second request runs from its own first byte, whatever the idle
+ * timer of the pause before it had left. */
+static void test_header_timeout_on_a_kept_alive_connection(void)
+{
+    struct client c;
+    client_open(&c);
+    client_puts(&c, "GET /hello/1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    ok(read_response(&c, &resp, false) == 0, "first request");
+    usleep(200000); /* half the idle timeout */
+    double t0 = now_ms();
+    client_puts(&c, "GET /hello/2 HTTP/1.1\r\n");
+    ok(read_response(&c, &resp, false) == 0, "a started request is not idle: it gets an answer");
+    is_int(resp.status, 408, "408 for the stalled head");
+    double dt = now_ms() - t0;
+    ok(dt >= 250 && dt < 1500, "after about header_timeout_ms from its first byte");
+    client_close(&c);
+}
+
 static void test_idle_timeout_closes(void)
 {
     struct client c;
@@ -1143,6 +1195,8 @@ int main(void)
     subtest(test_layer_refusals);
     subtest(test_http10_closes);
     subtest(test_header_timeout_counts_from_request_start);
+    subtest(test_next_request_on_a_connection_starts_clean);
+    subtest(test_header_timeout_on_a_kept_alive_connection);
     subtest(test_idle_timeout_closes);
     subtest(test_pause_resume_backpressure);
     subtest(test_chunked_response_framing);

@@ -130,6 +130,41 @@ static void test_uri_decode(void)
     ok(s3_uri_decode(span_from("%2g"), false, &n) == NULL, "half-hex escape");
 }
 
+/* The allocation-free forms agree with s3_uri_decode and s3_uri_encode. */
+static void test_uri_buffer_forms(void)
+{
+    char out[64];
+    long n = s3_uri_decode_buf(span_from("a%20b+c"), true, out, sizeof(out));
+    ok(n == 5 && memcmp(out, "a b c", 5) == 0, "decode into a buffer, plus as space");
+    n = s3_uri_decode_buf(span_from("a%41bcdef"), false, out, 3);
+    ok(n == 7 && memcmp(out, "aAb", 3) == 0, "too small: writes what fits, counts the rest");
+    is_int(s3_uri_decode_buf(span_from("ab%4"), false, out, sizeof(out)), -1, "bad escape");
+    is_int(s3_uri_decode_buf(span_make("", 0), false, out, 0), 0, "empty");
+
+    ok(s3_uri_decoded_eq(span_from("X-Amz-Date"), "X-Amz-Date"), "plain name matches");
+    ok(s3_uri_decoded_eq(span_from("X%2DAmz%2ddate"), "X-Amz-date"), "escaped name matches");
+    ok(!s3_uri_decoded_eq(span_from("X-Amz-Dat"), "X-Amz-Date"), "shorter: no match");
+    ok(!s3_uri_decoded_eq(span_from("X-Amz-Dates"), "X-Amz-Date"), "longer: no match");
+    ok(!s3_uri_decoded_eq(span_from("a+b"), "a b"), "plus stays plus");
+    ok(!s3_uri_decoded_eq(span_from("ab%00"), "ab"), "a decoded NUL is no end");
+    ok(!s3_uri_decoded_eq(span_from("a%4"), "a%4"), "bad escape: no match");
+    ok(s3_uri_decoded_eq(span_make("", 0), ""), "empty matches empty");
+
+    n = s3_uri_reencode(span_from("a%20b/c~%7e+%2F%c3%a9"), true, out);
+    ok(n == 19 && memcmp(out, "a%20b/c~~%2B/%C3%A9", 19) == 0,
+       "re-encode: decoded once, encoded once, slashes kept");
+    n = s3_uri_reencode(span_from("a/b c"), false, out);
+    ok(n == 9 && memcmp(out, "a%2Fb%20c", 9) == 0, "re-encode encodes slash elsewhere");
+    is_int(s3_uri_reencode(span_from("%zz"), false, out), -1, "re-encode bad escape");
+
+    size_t m = s3_uri_encode_to(out, 4, span_from("a b"), false);
+    ok(m == 4 && memcmp(out, "a%20", 4) == 0, "encode into a buffer, cut at cap");
+    m = s3_uri_encode_to(out, 3, span_from("a b"), false);
+    ok(m == 3 && memcmp(out, "a%2", 3) == 0, "cut inside an escape, as before");
+    m = s3_uri_encode_to(out, sizeof(out), span_from("k/x y"), true);
+    ok(m == 7 && memcmp(out, "k/x%20y", 7) == 0, "slash kept in keys");
+}
+
 static void test_utf8(void)
 {
     ok(s3_utf8_valid("plain ascii", 11), "ASCII");
@@ -155,6 +190,7 @@ int main(void)
     subtest(test_base64_rejects);
     subtest(test_uri_encode);
     subtest(test_uri_decode);
+    subtest(test_uri_buffer_forms);
     subtest(test_utf8);
     return done_testing();
 }

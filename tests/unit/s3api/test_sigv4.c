@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "gateway/span.h"
 #include "s3api/auth.h"
 #include "tests/unit/tap.h"
@@ -325,6 +327,135 @@ static void test_canonical_rules(void)
     is_str(a.amz_date, "20130524T000000Z", "amz date from Date");
 }
 
+/* kSigning computed the plain way with OpenSSL's one-shot HMAC, for any secret length
+ * (the HMAC key "AWS4" + secret passes the 64-byte block size from 61 characters on). */
+static void reference_signing_key(const char *secret, unsigned char out[32])
+{
+    char k[512];
+    unsigned char a[32], b[32];
+    size_t n;
+
+    snprintf(k, sizeof(k), "AWS4%s", secret);
+    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, k, strlen(k), (const unsigned char *)"20130524",
+              8, a, sizeof(a), &n);
+    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, a, 32, (const unsigned char *)"us-east-1", 9, b,
+              sizeof(b), &n);
+    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, b, 32, (const unsigned char *)"s3", 2, a,
+              sizeof(a), &n);
+    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, a, 32, (const unsigned char *)"aws4_request", 12,
+              out, 32, &n);
+}
+
+static void test_signing_key_any_secret_length(void)
+{
+    static const size_t lens[] = {0, 1, 40, 60, 61, 156, 157, 300};
+    char secret[301];
+    unsigned char got[32], want[32];
+
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        for (size_t k = 0; k < lens[i]; k++)
+            secret[k] = (char)('a' + k % 26);
+        secret[lens[i]] = '\0';
+        s3_sigv4_signing_key(secret, "20130524", "us-east-1", got);
+        reference_signing_key(secret, want);
+        ok(memcmp(got, want, 32) == 0, "signing key matches a plain HMAC chain");
+    }
+}
+
+/* A path, a query and a header value each longer than the buffers the canonical request is
+ * streamed through, with more parameters than fit on the stack. */
+static void test_long_parts_canonicalised(void)
+{
+    char path[2600], target[6000], value[3200], want_value[3200], hv[3300], sig[65];
+    static char cr[16000], authz[4600];
+    struct s3_auth a;
+    size_t n = 0, m = 0;
+
+    /* path: 800 escaped 'A's decode to 800 'A's */
+    path[n++] = '/';
+    for (int i = 0; i < 800; i++) {
+        memcpy(path + n, "%41", 3);
+        n += 3;
+    }
+    path[n] = '\0';
+    /* query: 40 parameters, sent in reverse order, with values needing encoding */
+    n = (size_t)snprintf(target, sizeof(target), "%s?", path);
+    for (int i = 39; i >= 0; i--)
+        n += (size_t)snprintf(target + n, sizeof(target) - n, "%sp%02d=v%d value/with space",
+                              i == 39 ? "" : "&", i, i);
+    /* a header value of 3000 bytes with runs of blanks to collapse */
+    n = m = 0;
+    for (int i = 0; i < 600; i++) {
+        memcpy(value + n, "ab \t ", 5);
+        n += 5;
+        memcpy(want_value + m, "ab ", 3);
+        m += 3;
+    }
+    value[n] = '\0';
+    want_value[m - 1] = '\0'; /* trailing blanks trimmed */
+    snprintf(hv, sizeof(hv), "x-amz-meta-long: %s", value);
+
+    n = (size_t)snprintf(cr, sizeof(cr), "GET\n/");
+    for (int i = 0; i < 800; i++)
+        cr[n++] = 'A';
+    cr[n++] = '\n';
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(cr + n, sizeof(cr) - n, "%sp%02d=v%d%%20value%%2Fwith%%20space",
+                              i == 0 ? "" : "&", i, i);
+    snprintf(cr + n, sizeof(cr) - n,
+             "\nhost:examplebucket.s3.amazonaws.com\n"
+             "x-amz-content-sha256:UNSIGNED-PAYLOAD\n"
+             "x-amz-date:20130524T000000Z\n"
+             "x-amz-meta-long:%s\n\n"
+             "host;x-amz-content-sha256;x-amz-date;x-amz-meta-long\n"
+             "UNSIGNED-PAYLOAD",
+             want_value);
+    sign(cr, "20130524T000000Z", sig);
+    snprintf(authz, sizeof(authz),
+             "authorization: AWS4-HMAC-SHA256 " CRED
+             ",SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-meta-long,Signature=%s",
+             sig);
+    const char *h[] = {
+        HOST, "x-amz-content-sha256: UNSIGNED-PAYLOAD", "x-amz-date: 20130524T000000Z", hv, authz,
+        NULL};
+    is_int(verify("GET", target, h, &a), S3_OK, "long path, query and header value");
+    target[strlen(target) - 1] = 'X';
+    is_int(verify("GET", target, h, &a), S3_ERR_SIGNATURE_DOES_NOT_MATCH, "every byte counts");
+}
+
+/* A presigned URL whose query is longer than the stack buffer its parameters decode into. */
+static void test_presigned_long_query(void)
+{
+    static char target[6000], cr[6000];
+    char sig[65];
+    const char *h[] = {HOST, NULL};
+    struct s3_auth a;
+    size_t n = 0, m = 0;
+
+    /* sorted: 'X' sorts before 'a' */
+    m = (size_t)snprintf(cr, sizeof(cr),
+                         "GET\n/test.txt\n"
+                         "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" AKID
+                         "%%2F20130524%%2Fus-east-1%%2Fs3%%2Faws4_request&X-Amz-Date="
+                         "20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host");
+    n = (size_t)snprintf(target, sizeof(target), "/test.txt?");
+    for (int i = 0; i < 40; i++) {
+        n += (size_t)snprintf(target + n, sizeof(target) - n, "a%02d=%050d&", i, i);
+        m += (size_t)snprintf(cr + m, sizeof(cr) - m, "&a%02d=%050d", i, i);
+    }
+    snprintf(cr + m, sizeof(cr) - m,
+             "\nhost:examplebucket.s3.amazonaws.com\n\nhost\nUNSIGNED-PAYLOAD");
+    sign(cr, "20130524T000000Z", sig);
+    snprintf(target + n, sizeof(target) - n,
+             "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" AKID
+             "%%2F20130524%%2Fus-east-1%%2Fs3%%2Faws4_request&X-Amz-Date=20130524T000000Z&"
+             "X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=%s",
+             sig);
+    ok(strlen(target) > 2048, "query longer than the stack buffer");
+    is_int(verify_at("GET", target, h, T0 + 60, &a), S3_OK, "long presigned query verifies");
+    is_int(a.kind, S3_AUTH_V4_QUERY, "kind is query");
+}
+
 static void test_header_refusals(void)
 {
     const char *good =
@@ -599,6 +730,9 @@ int main(void)
     subtest(test_presigned_url);
     subtest(test_presigned_refusals);
     subtest(test_canonical_rules);
+    subtest(test_signing_key_any_secret_length);
+    subtest(test_long_parts_canonicalised);
+    subtest(test_presigned_long_query);
     subtest(test_header_refusals);
     subtest(test_content_sha256_values);
     subtest(test_malformed_authorization);
