@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -35,10 +36,18 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-static uint64_t key_hash(const char *bucket, size_t blen, const char *key, size_t klen)
+/* Keys are the clients' choice: the hash is seeded per store, and its bits mixed, so that
+ * nobody can line up keys in one chain without seeing the seed. */
+static uint64_t key_hash(const struct s3_fs_cache *c, const char *bucket, size_t blen,
+                         const char *key, size_t klen)
 {
-    uint64_t h = fnv(FNV_OFFSET, bucket, blen + 1); /* with its NUL, as in ckey */
-    return fnv(h, key, klen);
+    uint64_t h = fnv(FNV_OFFSET ^ c->seed, bucket, blen + 1); /* with its NUL, as in ckey */
+    h = fnv(h, key, klen);
+    h ^= h >> 33; /* MurmurHash3's finaliser */
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
 }
 
 static unsigned stripe_of(uint64_t hash)
@@ -53,6 +62,8 @@ void s3_fs_cache_init(struct s3_store *st, size_t max_bytes)
     struct s3_fs_cache *c = &st->loop.cache;
     memset(c, 0, sizeof(*c));
     c->max_bytes = max_bytes ? max_bytes : S3_FS_CACHE_DEFAULT_BYTES;
+    if (getrandom(&c->seed, sizeof(c->seed), GRND_NONBLOCK) != (ssize_t)sizeof(c->seed))
+        c->seed = (uint64_t)(uintptr_t)st ^ (uint64_t)s3_fs_now_ms(); /* better than none */
 }
 
 static size_t rec_cost(const struct s3_fs_crec *e)
@@ -179,7 +190,7 @@ struct s3_fs_crec *s3_fs_cache_get(struct s3_store *st, const char *bucket, cons
 {
     struct s3_fs_cache *c = &st->loop.cache;
     size_t blen = strlen(bucket), klen = strlen(key);
-    struct s3_fs_crec *e = find(c, key_hash(bucket, blen, key, klen), bucket, blen, key, klen);
+    struct s3_fs_crec *e = find(c, key_hash(c, bucket, blen, key, klen), bucket, blen, key, klen);
     if (e == NULL) {
         c->misses++;
         return NULL;
@@ -193,8 +204,8 @@ struct s3_fs_crec *s3_fs_cache_get(struct s3_store *st, const char *bucket, cons
 
 uint32_t s3_fs_cache_stamp(struct s3_store *st, const char *bucket, const char *key)
 {
-    uint64_t h = key_hash(bucket, strlen(bucket), key, strlen(key));
-    return st->loop.cache.gens[stripe_of(h)];
+    const struct s3_fs_cache *c = &st->loop.cache;
+    return c->gens[stripe_of(key_hash(c, bucket, strlen(bucket), key, strlen(key)))];
 }
 
 struct s3_fs_crec *s3_fs_crec_new(struct s3_fs_rec *rec)
@@ -212,7 +223,7 @@ void s3_fs_cache_put(struct s3_store *st, const char *bucket, const char *key, u
     struct s3_fs_cache *c = &st->loop.cache;
     ASSERT(!e->cached && e->ckey == NULL);
     size_t blen = strlen(bucket), klen = strlen(key);
-    e->hash = key_hash(bucket, blen, key, klen);
+    e->hash = key_hash(c, bucket, blen, key, klen);
     if (stamp != c->gens[stripe_of(e->hash)]) {
         c->stale++; /* a commit touching this stripe was done meanwhile: maybe stale */
         return;
@@ -246,7 +257,7 @@ void s3_fs_cache_forget(struct s3_store *st, const char *bucket, const char *key
 {
     struct s3_fs_cache *c = &st->loop.cache;
     size_t blen = strlen(bucket), klen = strlen(key);
-    uint64_t h = key_hash(bucket, blen, key, klen);
+    uint64_t h = key_hash(c, bucket, blen, key, klen);
     c->gens[stripe_of(h)]++;
     struct s3_fs_crec *e = find(c, h, bucket, blen, key, klen);
     if (e != NULL)

@@ -228,6 +228,7 @@ struct s3_fs_fh {
 
 struct s3_fs_cache {
     size_t max_bytes;
+    uint64_t seed; /* of the key hash */
     size_t bytes;
     size_t n;
     size_t n_slots;

@@ -163,11 +163,12 @@ int s3_fs_reader_pread(struct s3_fs_reader *rd, void *buf, size_t len, uint64_t 
 /* A GET of a cached record needs no pool job. Otherwise the lookup job also opens the first
  * data file, reads the object's first bytes (its head) into the record and brings the rest of
  * the first block into the page cache: a small GET costs one pool round trip, and a large one
- * starts at once. The head goes to the socket in the same write as the response headers.
- * Sent alone, the headers make a segment of their own that the client acknowledges before
- * the body's segments leave, and its TCP then sizes its receive window on that tiny round
- * trip: on loopback the body then trickles out, window by window, from the client's CPU.
- * HEAD_MAX fills the first segment on loopback, whose MSS is 64 KiB. */
+ * starts at once. The head goes out in the same write as the response headers, so these never
+ * travel alone in a small segment ahead of a sendfile'd body: measured on loopback, clients
+ * then acknowledged that segment at once, their receive buffers stayed near 300 KiB (5-10 MiB
+ * for nginx's corked responses), and the body trickled out window by window from the
+ * client's CPU. HEAD_MAX fills the first segment even on loopback (MSS 64 KiB). If the HTTP
+ * layer corks responses with file bodies, the head is no longer needed for this. */
 #define HEAD_MAX (60u << 10)
 
 /* Memory ranges at least this long go to a socket by reference rather than copied. */
