@@ -17,12 +17,8 @@
 static void on_buckets(enum s3_err err, struct s3_bucket_info *v, size_t n, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     struct evbuffer *b = evbuffer_new();
     s3_xml_declaration(b);
     evbuffer_add_printf(b, "<ListAllMyBucketsResult xmlns=\"%s\">", S3_XML_NS);
@@ -51,12 +47,8 @@ void s3_op_service(struct s3_req *r)
 static void on_done_200(enum s3_err err, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     if (r->op == S3_OP_CREATE_BUCKET) {
         char *loc = xasprintf("/%s", r->bucket);
         s3_req_header_out(r, "Location", loc);
@@ -68,8 +60,7 @@ static void on_done_200(enum s3_err err, void *arg)
 static void create_bucket_body(struct s3_req *r)
 {
     char loc[64];
-    size_t len = evbuffer_get_length(r->collected);
-    struct span body = span_make((const char *)evbuffer_pullup(r->collected, -1), len);
+    struct span body = s3_req_collected(r);
     enum s3_err err = s3_xml_parse_create_bucket(body, loc, sizeof(loc));
     if (err != S3_OK) {
         s3_req_fail(r, err, NULL);
@@ -87,9 +78,8 @@ static void create_bucket_body(struct s3_req *r)
 
 static void acl_body(struct s3_req *r)
 {
-    size_t len = evbuffer_get_length(r->collected);
-    struct span body = span_make((const char *)evbuffer_pullup(r->collected, -1), len);
-    enum s3_err err = len > 0 ? s3_xml_parse_acl(body) : S3_OK;
+    struct span body = s3_req_collected(r);
+    enum s3_err err = body.len > 0 ? s3_xml_parse_acl(body) : S3_OK;
     if (err != S3_OK) {
         s3_req_fail(r, err, NULL);
         return;
@@ -127,12 +117,8 @@ void s3_write_acl(struct s3_req *r, struct evbuffer *b)
 static void on_bucket_exists(enum s3_err err, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     struct evbuffer *b = evbuffer_new();
     switch (r->op) {
     case S3_OP_GET_BUCKET_LOCATION:
@@ -189,4 +175,10 @@ void s3_op_bucket(struct s3_req *r)
         s3_store_bucket_head(st, r->bucket, on_bucket_exists, r);
         return;
     }
+}
+
+struct span s3_req_collected(struct s3_req *r)
+{
+    size_t len = evbuffer_get_length(r->collected);
+    return span_make((const char *)evbuffer_pullup(r->collected, -1), len);
 }

@@ -81,12 +81,8 @@ static void write_prefixes(struct evbuffer *b, char **prefixes, size_t n, bool u
 static void on_objects(enum s3_err err, struct s3_list_result *res, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     bool v2 = r->op == S3_OP_LIST_OBJECTS_V2;
     const char *enc = s3_req_param(r, "encoding-type");
     struct list_args a = {
@@ -146,12 +142,8 @@ static void on_objects(enum s3_err err, struct s3_list_result *res, void *arg)
 static void on_uploads(enum s3_err err, struct s3_uploads_result *res, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     const char *enc = s3_req_param(r, "encoding-type");
     bool url = enc != NULL && strcmp(enc, "url") == 0;
     const char *prefix = s3_req_param(r, "prefix");

@@ -23,12 +23,8 @@ static const char *upload_id(struct s3_req *r)
 static void on_created(enum s3_err err, const char *id, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     struct evbuffer *b = evbuffer_new();
     s3_xml_declaration(b);
     evbuffer_add_printf(b, "<InitiateMultipartUploadResult xmlns=\"%s\">", S3_XML_NS);
@@ -71,12 +67,8 @@ static void create_upload(struct s3_req *r)
 static void on_completed(enum s3_err err, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     struct evbuffer *b = evbuffer_new();
     s3_xml_declaration(b);
     evbuffer_add_printf(b, "<CompleteMultipartUploadResult xmlns=\"%s\">", S3_XML_NS);
@@ -92,8 +84,7 @@ static void on_completed(enum s3_err err, void *arg)
 
 static void complete_body(struct s3_req *r)
 {
-    size_t len = evbuffer_get_length(r->collected);
-    struct span body = span_make((const char *)evbuffer_pullup(r->collected, -1), len);
+    struct span body = s3_req_collected(r);
     enum s3_err err = s3_xml_parse_complete(body, &r->parts, &r->n_parts);
     if (err != S3_OK) {
         s3_req_fail(r, err, NULL);
@@ -109,12 +100,8 @@ static void complete_body(struct s3_req *r)
 static void on_aborted(enum s3_err err, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     s3_req_reply_empty(r, 204);
 }
 
@@ -123,12 +110,8 @@ static void on_aborted(enum s3_err err, void *arg)
 static void on_parts(enum s3_err err, struct s3_parts_result *res, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     const char *marker = s3_req_param(r, "part-number-marker");
     const char *max = s3_req_param(r, "max-parts");
     struct evbuffer *b = evbuffer_new();
@@ -181,12 +164,8 @@ static void list_parts(struct s3_req *r)
 static void on_part_copied(enum s3_err err, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     char date[25];
     s3_date_iso8601(r->part_result.mtime_ms, date);
     struct evbuffer *b = evbuffer_new();

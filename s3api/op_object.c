@@ -19,12 +19,8 @@
 static void on_deleted(enum s3_err err, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     s3_req_reply_empty(r, 204);
 }
 
@@ -33,12 +29,8 @@ static void on_deleted(enum s3_err err, void *arg)
 static void on_deleted_many(enum s3_err err, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     struct evbuffer *b = evbuffer_new();
     s3_xml_declaration(b);
     evbuffer_add_printf(b, "<DeleteResult xmlns=\"%s\">", S3_XML_NS);
@@ -67,8 +59,7 @@ static void on_deleted_many(enum s3_err err, void *arg)
 
 static void delete_body(struct s3_req *r)
 {
-    size_t len = evbuffer_get_length(r->collected);
-    struct span body = span_make((const char *)evbuffer_pullup(r->collected, -1), len);
+    struct span body = s3_req_collected(r);
     enum s3_err err = s3_xml_parse_delete(body, &r->del_keys, &r->n_del_keys, &r->del_quiet);
     if (err != S3_OK) {
         s3_req_fail(r, err, NULL);
@@ -85,12 +76,8 @@ static void delete_body(struct s3_req *r)
 static void on_copied(enum s3_err err, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     char date[25];
     s3_date_iso8601(r->result.mtime_ms, date);
     struct evbuffer *b = evbuffer_new();
@@ -232,9 +219,8 @@ static void on_acl_object(enum s3_err err, struct s3_obj *obj, void *arg)
 
 static void put_acl_body(struct s3_req *r)
 {
-    size_t len = evbuffer_get_length(r->collected);
-    struct span body = span_make((const char *)evbuffer_pullup(r->collected, -1), len);
-    enum s3_err err = len > 0 ? s3_xml_parse_acl(body) : S3_OK;
+    struct span body = s3_req_collected(r);
+    enum s3_err err = body.len > 0 ? s3_xml_parse_acl(body) : S3_OK;
     if (err != S3_OK) {
         s3_req_fail(r, err, NULL);
         return;

@@ -168,12 +168,8 @@ static void start_upload(struct s3_req *r)
 static void on_bucket(enum s3_err err, void *arg)
 {
     struct s3_req *r = arg;
-    if (s3_req_resume(r))
+    if (!s3_req_resume_ok(r, err))
         return;
-    if (err != S3_OK) {
-        s3_req_fail(r, err, NULL);
-        return;
-    }
     start_upload(r);
 }
 

@@ -148,6 +148,18 @@ struct span s3_req_header(const struct s3_req *r, const char *lname);
 char *s3_req_header_dup(const struct s3_req *r, const char *lname);
 /* Answers an S3 error (body omitted for HEAD) and ends the request. */
 void s3_req_fail(struct s3_req *r, enum s3_err err, const char *msg);
+/* The prologue of a store callback: drops its reference, answers `err` when it is one, and
+ * says whether the operation goes on (false: the client is gone or has its answer). */
+static inline bool s3_req_resume_ok(struct s3_req *r, enum s3_err err)
+{
+    if (s3_req_resume(r))
+        return false;
+    if (err != S3_OK) {
+        s3_req_fail(r, err, NULL);
+        return false;
+    }
+    return true;
+}
 /* Adds a response header (before s3_req_reply_* ). */
 void s3_req_header_out(struct s3_req *r, const char *name, const char *value);
 /* x-amz-request-id and friends, for operations that start their response themselves. */
@@ -163,6 +175,8 @@ void s3_req_reply_empty(struct s3_req *r, int status);
 /* Starts reading the body into a bounded buffer; on_collected runs once it is complete and
  * its digests (Content-MD5, signed SHA-256, checksums) have checked out. */
 void s3_req_collect_body(struct s3_req *r, size_t max, void (*on_collected)(struct s3_req *r));
+/* The collected body, contiguous (valid until the request ends). */
+struct span s3_req_collected(struct s3_req *r);
 /* The owner id/display name written into listings and ACLs. */
 void s3_req_write_owner(struct s3_req *r, struct evbuffer *out, const char *elem);
 /* Copies the standard and x-amz-meta-* request headers into `m`. S3_ERR_METADATA_TOO_LARGE. */

@@ -29,8 +29,8 @@ static const char unsigned_headers_msg[] =
 /* Every request needs one SHA-256 and one HMAC (plus four more HMACs when the signing key is
  * not cached). Creating EVP contexts for each, and naming the HMAC digest, which OpenSSL
  * then looks up again, cost more than the hashing itself; so each thread keeps its own
- * contexts and re-initialises them. Requests are verified on the loop thread only, so the
- * signing-key cache lives here too and needs no lock. */
+ * contexts and re-initialises them. Requests are verified on the loop thread, so keeping the
+ * signing-key cache per thread too loses no hits and needs no lock. */
 struct key_slot {
     bool used;
     char secret[128];

@@ -13,7 +13,7 @@
 #define AKID        "AKIAIOSFODNN7EXAMPLE"
 #define SECRET      "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 #define T_GET       1175024202 /* Tue, 27 Mar 2007 19:36:42 +0000 */
-#define MAX_HEADERS 32
+#define MAX_HEADERS 96
 
 static struct s3_user users[] = {
     {.name = "example", .access_key = AKID, .secret_key = SECRET},
@@ -228,6 +228,44 @@ static void test_subresources_and_overrides(void)
            "sub-resources sorted with decoded values; others left out");
 }
 
+/* More x-amz-* headers than the sorter keeps on the stack and a string to sign longer than
+ * its stack buffer; parameter names longer than any sub-resource are left out. */
+static void test_long_string_to_sign(void)
+{
+    static char sts[8000], values[70][64], lines[72][64], big_line[3100], authz[128];
+    const char *h[MAX_HEADERS];
+    char sig[29];
+    size_t n = 0, k = 0;
+    struct s3_auth a;
+
+    n = (size_t)snprintf(sts, sizeof(sts), "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n");
+    h[k++] = "date: Tue, 27 Mar 2007 19:36:42 +0000";
+    for (int i = 0; i < 70; i++) { /* sent in reverse order, signed sorted */
+        snprintf(values[i], sizeof(values[i]), "v%d", i);
+        n += (size_t)snprintf(sts + n, sizeof(sts) - n, "x-amz-meta-h%02d:%s\n", i, values[i]);
+    }
+    for (int i = 0; i < 70; i++) {
+        snprintf(lines[i], sizeof(lines[i]), "x-amz-meta-h%02d: v%d", 69 - i, 69 - i);
+        h[k++] = lines[i];
+    }
+    memset(big_line, 'z', sizeof(big_line) - 1);
+    big_line[sizeof(big_line) - 1] = '\0';
+    memcpy(big_line, "x-amz-meta-z: ", 14);
+    h[k++] = big_line;
+    n += (size_t)snprintf(sts + n, sizeof(sts) - n, "x-amz-meta-z:%s\n/b/k?acl", big_line + 14);
+    sign_v2(sts, sig);
+    snprintf(authz, sizeof(authz), "authorization: AWS " AKID ":%s", sig);
+    h[k++] = authz;
+    h[k] = NULL;
+    ok(strlen(sts) > 2048, "string to sign longer than the stack buffer");
+    is_int(verify("GET", "/b/k?a-parameter-name-longer-than-any-sub-resource=1&acl", NULL, h, T_GET,
+                  &a),
+           S3_OK, "many and long x-amz-* headers signed");
+    is_int(verify("GET", "/b/k?a-parameter-name-longer-than-any-sub-resource%zz=1&acl", NULL, h,
+                  T_GET, &a),
+           S3_ERR_INVALID_ARGUMENT, "a bad escape in a long name is still refused");
+}
+
 static void test_header_refusals(void)
 {
     struct s3_auth a;
@@ -301,6 +339,7 @@ int main(void)
     subtest(test_upload_with_amz_headers);
     subtest(test_query_auth);
     subtest(test_subresources_and_overrides);
+    subtest(test_long_string_to_sign);
     subtest(test_header_refusals);
     subtest(test_http_dates);
     return done_testing();
