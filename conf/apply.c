@@ -95,28 +95,10 @@ static void store_uint(char *field, const struct conf_key *k, uint64_t v)
     }
 }
 
+/* Truncating the two's-complement bits gives the narrower signed value: one store for both. */
 static void store_int(char *field, const struct conf_key *k, int64_t v)
 {
-    int8_t i8 = (int8_t)v;
-    int16_t i16 = (int16_t)v;
-    int32_t i32 = (int32_t)v;
-
-    switch (k->width) {
-    case 1:
-        memcpy(field, &i8, 1);
-        break;
-    case 2:
-        memcpy(field, &i16, 2);
-        break;
-    case 4:
-        memcpy(field, &i32, 4);
-        break;
-    case 8:
-        memcpy(field, &v, 8);
-        break;
-    default:
-        table_bug(k, "integer width must be 1, 2, 4 or 8");
-    }
+    store_uint(field, k, (uint64_t)v);
 }
 
 static bool has_limits(const struct conf_key *k)

@@ -89,10 +89,13 @@ static void acl_body(struct s3_req *r)
 }
 
 /* Canned ACLs: only "private" exists here (one owner, no grants). */
-bool s3_acl_header_ok(struct s3_req *r)
+bool s3_req_refuse_acl(struct s3_req *r)
 {
     struct span acl = s3_req_header(r, "x-amz-acl");
-    return acl.ptr == NULL || span_eq_str(span_trim(acl), "private");
+    if (acl.ptr == NULL || span_eq_str(span_trim(acl), "private"))
+        return false;
+    s3_req_fail(r, S3_ERR_NOT_IMPLEMENTED, "Only the private canned ACL is supported.");
+    return true;
 }
 
 void s3_write_acl(struct s3_req *r, struct evbuffer *b)
@@ -153,10 +156,8 @@ void s3_op_bucket(struct s3_req *r)
             s3_req_fail(r, S3_ERR_INVALID_BUCKET_NAME, NULL);
             return;
         }
-        if (!s3_acl_header_ok(r)) {
-            s3_req_fail(r, S3_ERR_NOT_IMPLEMENTED, "Only the private canned ACL is supported.");
+        if (s3_req_refuse_acl(r))
             return;
-        }
         s3_req_collect_body(r, S3_XML_MAX_BODY, create_bucket_body);
         return;
     case S3_OP_DELETE_BUCKET:
@@ -164,10 +165,8 @@ void s3_op_bucket(struct s3_req *r)
         s3_store_bucket_delete(st, r->bucket, on_done_200, r);
         return;
     case S3_OP_PUT_BUCKET_ACL:
-        if (!s3_acl_header_ok(r)) {
-            s3_req_fail(r, S3_ERR_NOT_IMPLEMENTED, "Only the private canned ACL is supported.");
+        if (s3_req_refuse_acl(r))
             return;
-        }
         s3_req_collect_body(r, S3_XML_MAX_BODY, acl_body);
         return;
     default:

@@ -37,10 +37,8 @@ static void on_created(enum s3_err err, const char *id, void *arg)
 
 static void create_upload(struct s3_req *r)
 {
-    if (!s3_acl_header_ok(r)) {
-        s3_req_fail(r, S3_ERR_NOT_IMPLEMENTED, "Only the private canned ACL is supported.");
+    if (s3_req_refuse_acl(r))
         return;
-    }
     struct s3_obj_meta *m = xmalloc(sizeof(*m));
     s3_obj_meta_init(m);
     enum s3_err err = s3_req_collect_meta(r, m);
@@ -164,16 +162,8 @@ static void list_parts(struct s3_req *r)
 static void on_part_copied(enum s3_err err, void *arg)
 {
     struct s3_req *r = arg;
-    if (!s3_req_resume_ok(r, err))
-        return;
-    char date[25];
-    s3_date_iso8601(r->part_result.mtime_ms, date);
-    struct evbuffer *b = evbuffer_new();
-    s3_xml_declaration(b);
-    evbuffer_add_printf(b, "<CopyPartResult xmlns=\"%s\">", S3_XML_NS);
-    s3_xml_elem(b, "LastModified", date);
-    evbuffer_add_printf(b, "<ETag>&quot;%s&quot;</ETag></CopyPartResult>", r->part_result.etag);
-    s3_req_reply_xml(r, 200, b);
+    if (s3_req_resume_ok(r, err))
+        s3_req_reply_copy_result(r, "CopyPartResult", r->part_result.mtime_ms, r->part_result.etag);
 }
 
 static void on_part_source(enum s3_err err, struct s3_obj *obj, void *arg)

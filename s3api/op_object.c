@@ -73,19 +73,24 @@ static void delete_body(struct s3_req *r)
 
 /* ---- CopyObject ---- */
 
+void s3_req_reply_copy_result(struct s3_req *r, const char *elem, int64_t mtime_ms,
+                              const char *etag)
+{
+    char date[25];
+    s3_date_iso8601(mtime_ms, date);
+    struct evbuffer *b = evbuffer_new();
+    s3_xml_declaration(b);
+    evbuffer_add_printf(b, "<%s xmlns=\"%s\">", elem, S3_XML_NS);
+    s3_xml_elem(b, "LastModified", date);
+    evbuffer_add_printf(b, "<ETag>&quot;%s&quot;</ETag></%s>", etag, elem);
+    s3_req_reply_xml(r, 200, b);
+}
+
 static void on_copied(enum s3_err err, void *arg)
 {
     struct s3_req *r = arg;
-    if (!s3_req_resume_ok(r, err))
-        return;
-    char date[25];
-    s3_date_iso8601(r->result.mtime_ms, date);
-    struct evbuffer *b = evbuffer_new();
-    s3_xml_declaration(b);
-    evbuffer_add_printf(b, "<CopyObjectResult xmlns=\"%s\">", S3_XML_NS);
-    s3_xml_elem(b, "LastModified", date);
-    evbuffer_add_printf(b, "<ETag>&quot;%s&quot;</ETag></CopyObjectResult>", r->result.etag);
-    s3_req_reply_xml(r, 200, b);
+    if (s3_req_resume_ok(r, err))
+        s3_req_reply_copy_result(r, "CopyObjectResult", r->result.mtime_ms, r->result.etag);
 }
 
 /* The x-amz-copy-source-if-* conditions, evaluated against the source. */
@@ -183,10 +188,8 @@ static void copy_object(struct s3_req *r)
                     "redirect location or encryption attributes.");
         return;
     }
-    if (!s3_acl_header_ok(r)) {
-        s3_req_fail(r, S3_ERR_NOT_IMPLEMENTED, "Only the private canned ACL is supported.");
+    if (s3_req_refuse_acl(r))
         return;
-    }
     s3_req_hold(r);
     s3_store_get(r->api->store, r->src_bucket, r->src_key, false, on_copy_source, r);
 }
@@ -243,10 +246,8 @@ void s3_op_object(struct s3_req *r)
         copy_object(r);
         return;
     case S3_OP_PUT_OBJECT_ACL:
-        if (!s3_acl_header_ok(r)) {
-            s3_req_fail(r, S3_ERR_NOT_IMPLEMENTED, "Only the private canned ACL is supported.");
+        if (s3_req_refuse_acl(r))
             return;
-        }
         s3_req_collect_body(r, S3_XML_MAX_BODY, put_acl_body);
         return;
     default:

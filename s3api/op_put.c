@@ -199,10 +199,8 @@ void s3_op_put(struct s3_req *r)
         }
         r->part_number = (unsigned)n;
     } else {
-        if (!s3_acl_header_ok(r)) {
-            s3_req_fail(r, S3_ERR_NOT_IMPLEMENTED, "Only the private canned ACL is supported.");
+        if (s3_req_refuse_acl(r))
             return;
-        }
         enum s3_err err = s3_req_collect_meta(r, &r->meta);
         if (err != S3_OK) {
             s3_req_fail(r, err, NULL);

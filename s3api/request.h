@@ -187,8 +187,12 @@ enum s3_err s3_req_check_digests(struct s3_req *r, const struct s3_digests *d,
 /* The checksum algorithm the request announces (header or x-amz-trailer), or NONE. */
 enum s3_cksum_alg s3_req_cksum_alg(const struct s3_req *r);
 
-/* Canned ACLs: only "private" (the owner, FULL_CONTROL) exists. */
-bool s3_acl_header_ok(struct s3_req *r);
+/* Canned ACLs: only "private" (the owner, FULL_CONTROL) exists. Answers NotImplemented and
+ * returns true for any other x-amz-acl. */
+bool s3_req_refuse_acl(struct s3_req *r);
+/* CopyObjectResult / CopyPartResult (`elem`) with LastModified and ETag, then ends. */
+void s3_req_reply_copy_result(struct s3_req *r, const char *elem, int64_t mtime_ms,
+                              const char *etag);
 /* The owner-only AccessControlPolicy document. */
 void s3_write_acl(struct s3_req *r, struct evbuffer *b);
 
