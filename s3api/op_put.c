@@ -60,10 +60,20 @@ static void on_drained(enum s3_err err, void *arg)
     h1_req_resume_body(r->h1);
 }
 
+static uint64_t max_bytes(const struct s3_req *r)
+{
+    return r->op == S3_OP_UPLOAD_PART ? MAX_PART_BYTES : r->api->cfg->max_object_bytes;
+}
+
 void s3_put_on_body(struct s3_req *r)
 {
     if (r->put == NULL)
         return;
+    /* A chunked body announces no length: the ceiling is checked as bytes arrive. */
+    if (r->body_bytes > max_bytes(r)) {
+        s3_req_fail(r, S3_ERR_ENTITY_TOO_LARGE, NULL);
+        return;
+    }
     size_t queued = s3_put_write(r->put, r->decoded);
     if (queued > S3_PUT_HIGH_WATER && !r->put_waiting) {
         h1_req_pause_body(r->h1);
@@ -176,7 +186,7 @@ static void on_bucket(enum s3_err err, void *arg)
 void s3_op_put(struct s3_req *r)
 {
     bool part = r->op == S3_OP_UPLOAD_PART;
-    uint64_t max = part ? MAX_PART_BYTES : r->api->cfg->max_object_bytes;
+    uint64_t max = max_bytes(r);
     if (h1_req_header(r->h1, "content-length").ptr == NULL && !h1_req_is_chunked(r->h1)) {
         s3_req_fail(r, S3_ERR_MISSING_CONTENT_LENGTH, NULL);
         return;

@@ -34,6 +34,8 @@ users:
     secret_key: %s
 limits:
   header_timeout: 5s
+store:
+  max_object_size: 1MiB
 ''' % (data, access_log, ALICE[0], ALICE[1], BOB[0], BOB[1]))
 
     with run.section('--check-config'):
@@ -105,6 +107,34 @@ limits:
                 run.eq(got, b'b3', 'boto3 put/get with addressing_style virtual')
             except Exception as e:  # noqa: BLE001 - reported as a failure
                 run.ok(False, 'boto3 put/get with addressing_style virtual', repr(e))
+
+    with run.section('max_object_size'):
+        host = '127.0.0.1:%d' % port
+        path = fgtest.key_path('users-bucket', 'too-big')
+        h = fgtest.sigv4_headers('PUT', host, path, access=ALICE[0], secret=ALICE[1])
+        h['content-length'] = str(2 << 20)
+        r = fgtest.request(port, 'PUT', path, h, b'', host)
+        run.eq(r.error_code, 'EntityTooLarge', 'a Content-Length over the limit')
+        # A chunked body announces no length: the limit must hold as the bytes arrive.
+        h = fgtest.sigv4_headers('PUT', host, path, access=ALICE[0], secret=ALICE[1])
+        h['transfer-encoding'] = 'chunked'
+        h['connection'] = 'close'
+        head = 'PUT %s HTTP/1.1\r\n' % path + ''.join('%s: %s\r\n' % kv for kv in h.items())
+        piece = b'x' * 65536
+        body = (b'%x\r\n' % len(piece) + piece + b'\r\n') * 40 + b'0\r\n\r\n'
+        c = fgtest.Conn(port, timeout=30)
+        try:
+            try:
+                c.send(head.encode() + b'\r\n' + body)
+            except OSError:
+                pass  # the server may close once it has answered
+            r = c.final_response()
+        finally:
+            c.close()
+        run.eq(r.error_code, 'EntityTooLarge', 'a 2.5 MiB chunked body over a 1 MiB limit')
+        r = fgtest.signed(port, 'HEAD', 'users-bucket', 'too-big', access=ALICE[0],
+                          secret=ALICE[1])
+        run.eq(r.status, 404, 'nothing was stored')
 
     with run.section('access log and SIGHUP'):
         fgtest.signed(port, 'GET', 'users-bucket', 'k', access=ALICE[0], secret=ALICE[1])
