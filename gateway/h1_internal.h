@@ -143,6 +143,9 @@ struct h1_server {
     int port;
     struct h1_conn *conns;
     unsigned n_conns;
+    struct h1_linger *lingering; /* closed connections still draining their peer's bytes */
+    unsigned n_lingering;
+    bool freeing; /* h1_server_free: close at once, no lingering */
     uint64_t next_conn_id;
     bool draining;
     void (*drain_done)(void *arg);

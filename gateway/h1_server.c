@@ -454,9 +454,90 @@ void h1_conn_output_added(struct h1_conn *c)
         h1_conn_schedule(c);
 }
 
+/* ---- lingering close --------------------------------------------------------------------
+ * A connection answered before its request body was read (an early error) is closed with
+ * unread bytes on the way. Closing a socket whose receive queue is not empty makes the kernel
+ * send a reset, and a reset can destroy the response before the client has read it. So, as
+ * nginx's lingering_close does, the write side is shut down and the peer's bytes are read and
+ * dropped, up to a time and byte bound, before the descriptor is closed. No memory grows:
+ * each read lands in one stack buffer. */
+
+#define LINGER_MS        2000
+#define LINGER_MAX_BYTES ((size_t)64 << 20)
+#define LINGER_MAX_CONNS 1024
+
+struct h1_linger {
+    struct h1_linger *next;
+    struct h1_server *srv;
+    struct event *ev;
+    evutil_socket_t fd;
+    size_t left; /* bytes still to drop */
+};
+
+static void linger_end(struct h1_linger *l)
+{
+    struct h1_linger **p = &l->srv->lingering;
+    while (*p != l)
+        p = &(*p)->next;
+    *p = l->next;
+    l->srv->n_lingering--;
+    event_free(l->ev);
+    evutil_closesocket(l->fd);
+    free(l);
+}
+
+static void on_linger(evutil_socket_t fd, short what, void *arg)
+{
+    struct h1_linger *l = arg;
+    char buf[16384];
+
+    if (what & EV_TIMEOUT) {
+        linger_end(l);
+        return;
+    }
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0 || (size_t)n >= l->left) {
+        linger_end(l);
+        return;
+    }
+    l->left -= (size_t)n;
+}
+
+/* Takes over a duplicate of the connection's socket when the peer may still be sending;
+ * false when the connection should simply close. */
+static bool linger_start(struct h1_conn *c)
+{
+    struct h1_server *srv = c->srv;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    if (fd < 0 || !c->flushing || c->eof || srv->freeing || srv->draining ||
+        srv->n_lingering >= LINGER_MAX_CONNS ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        return false;
+    evutil_socket_t dup_fd = dup(fd);
+    if (dup_fd < 0)
+        return false;
+    shutdown(dup_fd, SHUT_WR);
+    struct h1_linger *l = xcalloc(1, sizeof(*l));
+    l->srv = srv;
+    l->fd = dup_fd;
+    l->left = LINGER_MAX_BYTES;
+    l->ev = event_new(srv->base, dup_fd, EV_READ | EV_PERSIST, on_linger, l);
+    struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+    event_add(l->ev, &tv);
+    l->next = srv->lingering;
+    srv->lingering = l;
+    srv->n_lingering++;
+    return true;
+}
+
 static void conn_destroy(struct h1_conn *c)
 {
     struct h1_server *srv = c->srv;
+
+    linger_start(c);
 
     req_abort(c);
     if (srv->conns == c)
@@ -1374,6 +1455,7 @@ void h1_server_free(struct h1_server *srv)
         return;
     listeners_free(srv);
     srv->draining = false;
+    srv->freeing = true;
     /* on_abort may mark connections closed but never frees one: `next` stays valid */
     struct h1_conn *c = srv->conns;
     while (c != NULL) {
@@ -1381,6 +1463,8 @@ void h1_server_free(struct h1_server *srv)
         conn_destroy(c);
         c = next;
     }
+    while (srv->lingering != NULL)
+        linger_end(srv->lingering);
     event_free(srv->drain_ev);
     free(srv);
 }
