@@ -254,6 +254,7 @@ void conf_defaults(const struct conf_key *table, void *base_)
             break;
         case CONF_LIST:
         case CONF_STRING_LIST:
+        case CONF_STRING_MAP:
             set_ptr(field, NULL);
             set_count(base, k, 0);
             break;
@@ -268,6 +269,15 @@ static void free_string_list(char **items, size_t n)
     for (size_t i = 0; i < n; i++)
         free(items[i]);
     free(items);
+}
+
+static void free_string_map(struct conf_kv *kv, size_t n)
+{
+    for (size_t i = 0; kv != NULL && i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+    free(kv);
 }
 
 static void free_list(const struct conf_key *k, char *items, size_t n)
@@ -302,6 +312,11 @@ void conf_free(const struct conf_key *table, void *base_)
             break;
         case CONF_STRING_LIST:
             free_string_list(get_ptr(field), get_count(base, k));
+            set_ptr(field, NULL);
+            set_count(base, k, 0);
+            break;
+        case CONF_STRING_MAP:
+            free_string_map(get_ptr(field), get_count(base, k));
             set_ptr(field, NULL);
             set_count(base, k, 0);
             break;
@@ -388,6 +403,71 @@ static int apply_string_list(const struct conf_key *k, char *base, const struct 
     if (val->n_items == 0)
         free(items);
     set_count(base, k, val->n_items);
+    return 0;
+}
+
+/* qsort order for the duplicate check of a string map: by key, then by position. */
+static int cmp_key_node(const void *a, const void *b)
+{
+    const struct conf_node *x = *(const struct conf_node *const *)a;
+    const struct conf_node *y = *(const struct conf_node *const *)b;
+    int c = strcmp(x->value, y->value);
+
+    if (c != 0)
+        return c;
+    return x < y ? -1 : x > y;
+}
+
+/* A string map's keys come from the document, so unlike a table's they can be many: sort
+ * them to find a duplicate in n log n. Reports the second occurrence. */
+static int check_map_unique(const struct conf_node *map, const char *path, struct conf_error *err)
+{
+    size_t n = map->n_items / 2;
+    const struct conf_node **keys = conf_xcalloc(n, sizeof(*keys));
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        keys[i] = &map->items[2 * i];
+    qsort(keys, n, sizeof(*keys), cmp_key_node);
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(keys[i - 1]->value, keys[i]->value) == 0) {
+            conf_error_set(err, keys[i]->line,
+                           "duplicate key '%.40s' in '%.60s' (first on line %d)", keys[i]->value,
+                           path, keys[i - 1]->line);
+            rc = -1;
+            break;
+        }
+    }
+    free(keys);
+    return rc;
+}
+
+static int apply_string_map(const struct conf_key *k, char *base, const struct conf_node *val,
+                            const char *path, struct conf_error *err)
+{
+    size_t n = val->n_items / 2;
+    struct conf_kv *kv;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct conf_node *item = &val->items[2 * i + 1];
+        if (item->kind != CONF_NODE_SCALAR) {
+            conf_error_set(err, item->line, "'%s.%.40s' must be a single value, not %s", path,
+                           val->items[2 * i].value, kind_name(item));
+            return -1;
+        }
+    }
+    if (check_map_unique(val, path, err) != 0)
+        return -1;
+    kv = n > 0 ? conf_xcalloc(n, sizeof(*kv)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct conf_node *item = &val->items[2 * i + 1];
+        kv[i].key = conf_xstrdup(val->items[2 * i].value);
+        /* "NAME:" with nothing after it is the empty string, as a shell would have it */
+        kv[i].value = conf_xstrdup(item->is_null ? "" : item->value);
+    }
+    free_string_map(get_ptr(base + k->offset), get_count(base, k));
+    set_ptr(base + k->offset, kv);
+    set_count(base, k, n);
     return 0;
 }
 
@@ -482,6 +562,18 @@ static int apply_value(const struct conf_key *k, char *base, const struct conf_n
             return -1;
         }
         if ((k->type == CONF_LIST ? apply_list : apply_string_list)(k, base, val, path, err) != 0)
+            return -1;
+        break;
+    case CONF_STRING_MAP:
+        if (val->kind == CONF_NODE_SCALAR && val->is_null) {
+            static const struct conf_node empty = {.kind = CONF_NODE_MAP};
+            val = &empty;
+        }
+        if (val->kind != CONF_NODE_MAP) {
+            conf_error_set(err, val->line, "'%s' must be a mapping, not %s", path, kind_name(val));
+            return -1;
+        }
+        if (apply_string_map(k, base, val, path, err) != 0)
             return -1;
         break;
     default:
@@ -614,7 +706,8 @@ int conf_set(const struct conf_key *table, void *base_, const char *path, const 
             seg = dot + 1;
             continue;
         }
-        if (k->type == CONF_SECTION || k->type == CONF_LIST || k->type == CONF_STRING_LIST) {
+        if (k->type == CONF_SECTION || k->type == CONF_LIST || k->type == CONF_STRING_LIST ||
+            k->type == CONF_STRING_MAP) {
             conf_error_set(err, 0, "'%.60s' cannot be set from a single value", path);
             return -1;
         }

@@ -91,6 +91,9 @@ enum conf_type {
     CONF_LIST,         /* sequence of mappings: pointer at `offset` to an array of
                         * `elem_size` structs described by `sub`; size_t count at count_offset */
     CONF_STRING_LIST,  /* sequence of scalars: char ** at `offset`; size_t at count_offset */
+    CONF_STRING_MAP,   /* mapping of any scalar keys to scalar values: struct conf_kv * at
+                        * `offset` (in document order, keys unique; a null value is "");
+                        * size_t at count_offset */
     CONF_INCLUDE,      /* no key of its own: the keys of `sub` appear at this level and
                         * describe the struct at `offset` (lets a module's table be embedded
                         * in a parent without a nesting level) */
@@ -100,6 +103,12 @@ enum conf_flag {
     CONF_REQUIRED = 1u << 0, /* absent from a mapping of the document -> error (a section
                               * absent as a whole is not checked) */
     CONF_NONEMPTY = 1u << 1, /* CONF_STRING: "" and null are errors */
+};
+
+/* One entry of a CONF_STRING_MAP; both strings heap-allocated. */
+struct conf_kv {
+    char *key;
+    char *value;
 };
 
 struct conf_key;
@@ -118,7 +127,8 @@ struct conf_key {
                                  * field's own range applies */
     const struct conf_key *sub; /* CONF_SECTION, CONF_LIST, CONF_INCLUDE */
     size_t elem_size;           /* CONF_LIST: sizeof one element */
-    size_t count_offset;        /* CONF_LIST, CONF_STRING_LIST: a size_t element count */
+    size_t count_offset;        /* CONF_LIST, CONF_STRING_LIST, CONF_STRING_MAP: a size_t
+                                 * element count */
     unsigned flags;             /* enum conf_flag */
     conf_check_cb *check;       /* optional */
     const char *help;           /* optional one-line description */

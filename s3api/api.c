@@ -525,6 +525,29 @@ static void copy_str(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+void s3_req_origin(const struct s3_req *r, struct s3_event_origin *out)
+{
+    struct log_ctx *lc = h1_req_log(r->h1);
+    memset(out, 0, sizeof(*out));
+    if (r->auth.user != NULL && r->auth.user->access_key != NULL)
+        copy_str(out->principal, sizeof(out->principal), r->auth.user->access_key);
+    copy_str(out->request_id, sizeof(out->request_id), lc->request_id);
+    /* the peer is "addr:port" or "[v6addr]:port": the address alone */
+    const char *peer = lc->peer;
+    size_t n = strlen(peer);
+    const char *colon = strrchr(peer, ':');
+    if (peer[0] == '[' && strchr(peer, ']') != NULL) {
+        peer++;
+        n = (size_t)(strchr(peer, ']') - peer);
+    } else if (colon != NULL && strchr(peer, ':') == colon) {
+        n = (size_t)(colon - peer);
+    }
+    if (n >= sizeof(out->source_ip))
+        n = sizeof(out->source_ip) - 1;
+    memcpy(out->source_ip, peer, n);
+    out->source_ip[n] = '\0';
+}
+
 static void fill_access(struct s3_req *r)
 {
     struct log_access *a = h1_req_access(r->h1);
@@ -576,7 +599,7 @@ static enum s3_err setup_body(struct s3_req *r)
 
 /* RFC 9112 3.2.2: a server accepts the absolute form ("http://host/path") as well; the
  * path is what S3 signs and routes, Host still names the bucket in virtual-hosted style. */
-static struct span absolute_form_path(struct span t)
+struct span s3_target_origin_form(struct span t)
 {
     size_t skip;
     if (span_starts_with(t, "http://"))
@@ -602,7 +625,7 @@ static void on_request(struct h1_req *h, void *arg)
     s3_obj_meta_init(&r->result);
     h1_req_set_data(h, r);
 
-    struct span target = absolute_form_path(h1_req_target(h)), path;
+    struct span target = s3_target_origin_form(h1_req_target(h)), path;
     struct span query = span_cut(target, '?', &path);
     parse_query(r, query);
 
@@ -705,6 +728,35 @@ void s3_api_handler(struct s3_api *api, struct h1_handler *out)
         .error_body = error_body,
         .arg = api,
     };
+}
+
+/* ---- events and the outbox: the store does the work ---- */
+
+void s3_api_set_event_hook(struct s3_api *api, s3_event_hook_fn *fn, void *arg)
+{
+    s3_store_set_event_hook(api->store, fn, arg);
+}
+
+void s3_api_on_outbox(struct s3_api *api, void (*fn)(void *arg), void *arg)
+{
+    s3_store_on_outbox(api->store, fn, arg);
+}
+
+void s3_outbox_read(struct s3_api *api, uint64_t after_id, size_t max_n, size_t max_bytes,
+                    s3_outbox_read_cb *cb, void *arg)
+{
+    s3_store_outbox_read(api->store, after_id, max_n, max_bytes, cb, arg);
+}
+
+void s3_outbox_remove(struct s3_api *api, const uint64_t *ids, size_t n,
+                      void (*cb)(int err, void *arg), void *arg)
+{
+    s3_store_outbox_remove(api->store, ids, n, cb, arg);
+}
+
+uint64_t s3_outbox_count(const struct s3_api *api)
+{
+    return s3_store_outbox_count(api->store);
 }
 
 void s3_api_free(struct s3_api *api)

@@ -110,3 +110,12 @@ enum s3_err s3_key_check(const char *key, size_t len)
     }
     return S3_OK;
 }
+
+bool s3_bucket_name_reserved(const char *name)
+{
+    static const char *const reserved[] = {"health", "system", "job", "run", "metrics"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (strcmp(name, reserved[i]) == 0)
+            return true;
+    return false;
+}

@@ -11,6 +11,9 @@
  * letter or digit, no "..", not an IP address, no "xn--" prefix, no "-s3alias" or
  * "--ol-s3" suffix. */
 bool s3_bucket_name_valid(const char *name);
+/* Names whose path-style URLs are the admin API's on the same port ("health", "system", "job",
+ * "run", "metrics"): CreateBucket refuses them. */
+bool s3_bucket_name_reserved(const char *name);
 /* Keys: 1..1024 bytes of well-formed UTF-8 without C0 controls or DEL
  * (S3_ERR_KEY_TOO_LONG, S3_ERR_INVALID_ARGUMENT). "../", "//", a leading "/", spaces and "%"
  * are ordinary key bytes. */

@@ -156,6 +156,11 @@ void s3_op_bucket(struct s3_req *r)
             s3_req_fail(r, S3_ERR_INVALID_BUCKET_NAME, NULL);
             return;
         }
+        if (s3_bucket_name_reserved(r->bucket)) {
+            s3_req_fail(r, S3_ERR_INVALID_BUCKET_NAME,
+                        "The name is reserved for the admin API on this endpoint");
+            return;
+        }
         if (s3_req_refuse_acl(r))
             return;
         s3_req_collect_body(r, S3_XML_MAX_BODY, create_bucket_body);

@@ -90,7 +90,7 @@ static void on_objects(enum s3_err err, struct s3_list_result *res, void *arg)
         .delimiter = s3_req_param(r, "delimiter") ? s3_req_param(r, "delimiter") : "",
         .url = enc != NULL && strcmp(enc, "url") == 0,
     };
-    unsigned max_keys;
+    unsigned max_keys = 1000;
     parse_max(s3_req_param(r, "max-keys"), &max_keys);
     const char *fo = s3_req_param(r, "fetch-owner");
     bool owner = !v2 || (fo != NULL && strcmp(fo, "true") == 0);
@@ -150,7 +150,7 @@ static void on_uploads(enum s3_err err, struct s3_uploads_result *res, void *arg
     const char *delim = s3_req_param(r, "delimiter");
     const char *km = s3_req_param(r, "key-marker");
     const char *um = s3_req_param(r, "upload-id-marker");
-    unsigned max;
+    unsigned max = 1000;
     parse_max(s3_req_param(r, "max-uploads"), &max);
 
     struct evbuffer *b = evbuffer_new();

@@ -88,9 +88,11 @@ static void complete_body(struct s3_req *r)
         s3_req_fail(r, err, NULL);
         return;
     }
+    struct s3_event_origin origin;
+    s3_req_origin(r, &origin);
     s3_req_hold(r);
     s3_store_mpu_complete(r->api->store, r->bucket, r->key, upload_id(r), r->parts, r->n_parts,
-                          &r->result, on_completed, r);
+                          &r->result, &origin, on_completed, r);
 }
 
 /* ---- AbortMultipartUpload ---- */

@@ -66,9 +66,11 @@ static void delete_body(struct s3_req *r)
         return;
     }
     r->del_errs = xcalloc(r->n_del_keys, sizeof(*r->del_errs));
+    struct s3_event_origin origin;
+    s3_req_origin(r, &origin);
     s3_req_hold(r);
     s3_store_delete_many(r->api->store, r->bucket, (const char *const *)r->del_keys, r->n_del_keys,
-                         r->del_errs, on_deleted_many, r);
+                         r->del_errs, &origin, on_deleted_many, r);
 }
 
 /* ---- CopyObject ---- */
@@ -134,9 +136,11 @@ static void on_copy_source(enum s3_err err, struct s3_obj *obj, void *arg)
         s3_req_fail(r, err, NULL);
         return;
     }
+    struct s3_event_origin origin;
+    s3_req_origin(r, &origin);
     s3_req_hold(r);
     s3_store_copy(r->api->store, r->src_bucket, r->src_key, r->bucket, r->key, m, &r->result,
-                  on_copied, r);
+                  &origin, on_copied, r);
     free(m);
 }
 
@@ -234,10 +238,12 @@ static void put_acl_body(struct s3_req *r)
 
 void s3_op_object(struct s3_req *r)
 {
+    struct s3_event_origin origin;
     switch (r->op) {
     case S3_OP_DELETE_OBJECT:
+        s3_req_origin(r, &origin);
         s3_req_hold(r);
-        s3_store_delete(r->api->store, r->bucket, r->key, on_deleted, r);
+        s3_store_delete(r->api->store, r->bucket, r->key, &origin, on_deleted, r);
         return;
     case S3_OP_DELETE_OBJECTS:
         s3_req_collect_body(r, S3_XML_MAX_BODY, delete_body);

@@ -140,9 +140,11 @@ static void on_flushed(enum s3_err err, void *arg)
     struct s3_obj_meta *m = xmalloc(sizeof(*m));
     *m = r->meta;
     s3_obj_meta_init(&r->meta);
+    struct s3_event_origin origin;
+    s3_req_origin(r, &origin);
     r->put_committing = true;
     s3_req_hold(r);
-    s3_put_commit(r->put, m, on_committed, r);
+    s3_put_commit(r->put, m, &origin, on_committed, r);
     free(m);
 }
 

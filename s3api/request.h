@@ -177,6 +177,11 @@ void s3_req_reply_empty(struct s3_req *r, int status);
 void s3_req_collect_body(struct s3_req *r, size_t max, void (*on_collected)(struct s3_req *r));
 /* The collected body, contiguous (valid until the request ends). */
 struct span s3_req_collected(struct s3_req *r);
+/* Who sent the request, for the events of the mutation it commits (r->h1 must be live). */
+void s3_req_origin(const struct s3_req *r, struct s3_event_origin *out);
+/* The path of a request-target: RFC 9112's absolute form ("http://host/path?q") reduced to
+ * "/path?q"; anything else as it is. */
+struct span s3_target_origin_form(struct span target);
 /* The owner id/display name written into listings and ACLs. */
 void s3_req_write_owner(struct s3_req *r, struct evbuffer *out, const char *elem);
 /* Copies the standard and x-amz-meta-* request headers into `m`. S3_ERR_METADATA_TOO_LARGE. */

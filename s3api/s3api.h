@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct event_base;
 struct gw_pool;
@@ -42,5 +43,95 @@ struct s3_api *s3_api_new(struct event_base *base, const struct s3_config *cfg, 
 /* The HTTP handler serving S3 (its `arg` is the api). */
 void s3_api_handler(struct s3_api *api, struct h1_handler *out);
 void s3_api_free(struct s3_api *api);
+
+/* ---- events and the transactional outbox ----
+ *
+ * Every committed mutation of an object (PutObject, POST upload, CopyObject,
+ * CompleteMultipartUpload, DeleteObject and each key DeleteObjects removed) is reported to the
+ * event hook on a pool thread, inside the LMDB write transaction that commits it. The records
+ * the hook adds with s3_outbox_add() are committed in that same transaction: an acknowledged
+ * object never exists without its records, and a failed commit leaves neither. Deleting a key
+ * that does not exist reports nothing. The hook runs concurrently with the loop; it must be
+ * thread-safe and must not block for long (it runs while the batch holds the write txn). */
+enum s3_event_kind {
+    S3_EV_PUT,          /* s3:ObjectCreated:Put */
+    S3_EV_POST,         /* s3:ObjectCreated:Post */
+    S3_EV_COPY,         /* s3:ObjectCreated:Copy */
+    S3_EV_COMPLETE_MPU, /* s3:ObjectCreated:CompleteMultipartUpload */
+    S3_EV_DELETE,       /* s3:ObjectRemoved:Delete */
+};
+
+/* Who asked for the mutation (copied by the store; empty strings when unknown). */
+struct s3_event_origin {
+    char principal[64];  /* the access key of the signed request; "" anonymous */
+    char source_ip[64];  /* the peer address */
+    char request_id[40]; /* the x-amz-request-id answered */
+};
+
+struct s3_event {
+    enum s3_event_kind kind;
+    const char *bucket;
+    const char *key;  /* raw (not URL-encoded) */
+    uint64_t size;    /* 0 for deletes */
+    const char *etag; /* hex, no quotes; "" for deletes */
+    int64_t time_ms;  /* the commit time (the object's Last-Modified) */
+    uint64_t seq;     /* unique to this event and increasing over the store's life, across
+                         restarts: S3's `sequencer` (as 16 hex digits) and an event id base */
+    const struct s3_event_origin *origin;
+};
+
+struct s3_outbox_txn;
+typedef void s3_event_hook_fn(void *arg, const struct s3_event *ev, struct s3_outbox_txn *tx);
+/* Adds one record (copied) to the outbox in the event's transaction; 0, or -1 when the
+ * transaction failed (the commit then fails with InternalError and is retried alone). */
+int s3_outbox_add(struct s3_outbox_txn *tx, const void *data, size_t len);
+/* Installs the hook (NULL: none). Call before serving. */
+void s3_api_set_event_hook(struct s3_api *api, s3_event_hook_fn *fn, void *arg);
+
+/* Reading the outbox, on the loop thread. Records come back in commit order, each with an id
+ * that increases with that order. */
+struct s3_outbox_rec {
+    uint64_t id;
+    const void *data;
+    size_t len;
+};
+/* The first records with id > after_id, at most max_n and about max_bytes (at least one).
+ * `recs` (and their data) are valid during cb only; err is 0, or -1 when LMDB failed. */
+typedef void s3_outbox_read_cb(int err, const struct s3_outbox_rec *recs, size_t n, void *arg);
+void s3_outbox_read(struct s3_api *api, uint64_t after_id, size_t max_n, size_t max_bytes,
+                    s3_outbox_read_cb *cb, void *arg);
+/* Removes records by id (ids copied) through the group committer; cb may be NULL. */
+void s3_outbox_remove(struct s3_api *api, const uint64_t *ids, size_t n,
+                      void (*cb)(int err, void *arg), void *arg);
+/* Records in the outbox now (counted at open, then kept up to date). */
+uint64_t s3_outbox_count(const struct s3_api *api);
+/* fn(arg) on the loop each time a commit batch added outbox records (after that batch's
+ * clients were answered). */
+void s3_api_on_outbox(struct s3_api *api, void (*fn)(void *arg), void *arg);
+
+/* ---- credentials for other front ends (the admin API) ---- */
+/* Checks the Authorization header of a request that is not S3: "Basic base64(access:secret)"
+ * of a configured user, or SigV4 over its headers (service "s3" or any, the configured
+ * region; x-amz-content-sha256 as sent, which the caller then checks against the body unless
+ * it is UNSIGNED-PAYLOAD: `payload_sha256` gets that value, "" for Basic). Presigned query
+ * auth is accepted too. On success fills `user` (the user's name) and returns true; false
+ * with a message otherwise. */
+struct h1_req;
+bool s3_api_authorize(struct s3_api *api, struct h1_req *req, char *user, size_t user_cap,
+                      char *payload_sha256, size_t sha_cap, char *msg, size_t msg_cap);
+
+/* ---- signing as a client (floodgate-worker) ---- */
+/* Headers for a SigV4-signed request (service "s3"), the payload as UNSIGNED-PAYLOAD unless
+ * `payload_sha256` (64 hex) is given. `path` is the request path already URI-encoded as sent
+ * (e.g. "/bucket/a%20b.txt"); `query` the raw query string without '?' ("" none); `host` the
+ * Host header's value. Fills the three header values to send. */
+struct s3_signed_headers {
+    char authorization[512];
+    char amz_date[17];       /* x-amz-date */
+    char content_sha256[65]; /* x-amz-content-sha256 */
+};
+void s3_sign_v4(const char *access_key, const char *secret_key, const char *region,
+                const char *method, const char *host, const char *path, const char *query,
+                const char *payload_sha256, time_t now, struct s3_signed_headers *out);
 
 #endif

@@ -9,7 +9,12 @@
  *
  * Visibility: an object becomes visible only by its commit (data fdatasync'd, then one LMDB
  * write transaction); a crash before that leaves nothing visible, and stale temp files are
- * removed at open. Concurrent commits are grouped into one LMDB transaction (one sync). */
+ * removed at open. Concurrent commits are grouped into one LMDB transaction (one sync).
+ *
+ * Events: the functions that commit an object mutation (s3_put_commit, s3_store_copy,
+ * s3_store_mpu_complete, s3_store_delete, s3_store_delete_many) take the request's origin
+ * (copied; NULL for unknown) and report each change to the event hook inside the commit's
+ * transaction (see s3api.h, "events and the transactional outbox"). */
 #ifndef FG_S3API_STORE_H
 #define FG_S3API_STORE_H
 
@@ -18,6 +23,7 @@
 #include <stdint.h>
 
 #include "s3api/error.h"
+#include "s3api/s3api.h"
 
 struct event_base;
 struct evbuffer;
@@ -107,8 +113,9 @@ void s3_put_on_drain(struct s3_put *put, s3_store_cb *cb, void *arg);
 void s3_put_flush(struct s3_put *put, s3_store_cb *cb, void *arg);
 /* Makes the upload visible with `meta` (taken over; size is checked against the bytes written,
  * mtime set by the store): fdatasync, then the grouped LMDB commit. For a part, records
- * the part (etag, size) in its upload. Frees `put` after cb has returned. */
-void s3_put_commit(struct s3_put *put, struct s3_obj_meta *meta, s3_store_cb *cb, void *arg);
+ * the part (etag, size) in its upload (no event). Frees `put` after cb has returned. */
+void s3_put_commit(struct s3_put *put, struct s3_obj_meta *meta,
+                   const struct s3_event_origin *origin, s3_store_cb *cb, void *arg);
 /* Discards the upload (temp data removed on the pool) and frees `put`. Any time, once;
  * pending callbacks of `put` are not called afterwards. */
 void s3_put_abort(struct s3_put *put);
@@ -146,15 +153,18 @@ void s3_obj_free(struct s3_obj *obj);
  * source; `out` receives the result (etag, mtime). */
 void s3_store_copy(struct s3_store *st, const char *src_bucket, const char *src_key,
                    const char *dst_bucket, const char *dst_key, struct s3_obj_meta *meta,
-                   struct s3_obj_meta *out, s3_store_cb *cb, void *arg);
+                   struct s3_obj_meta *out, const struct s3_event_origin *origin, s3_store_cb *cb,
+                   void *arg);
 
 /* ---- deleting ---- */
-/* Deleting a missing key succeeds (S3 semantics); S3_ERR_NO_SUCH_BUCKET when no bucket. */
-void s3_store_delete(struct s3_store *st, const char *bucket, const char *key, s3_store_cb *cb,
-                     void *arg);
+/* Deleting a missing key succeeds (S3 semantics) and reports no event; S3_ERR_NO_SUCH_BUCKET
+ * when no bucket. */
+void s3_store_delete(struct s3_store *st, const char *bucket, const char *key,
+                     const struct s3_event_origin *origin, s3_store_cb *cb, void *arg);
 /* Deletes many keys in one transaction; errs[i] receives each key's result. */
 void s3_store_delete_many(struct s3_store *st, const char *bucket, const char *const *keys,
-                          size_t n, enum s3_err *errs, s3_store_cb *cb, void *arg);
+                          size_t n, enum s3_err *errs, const struct s3_event_origin *origin,
+                          s3_store_cb *cb, void *arg);
 
 /* ---- listing ---- */
 struct s3_list_params {
@@ -198,7 +208,8 @@ struct s3_part_ref {
  * the object's meta. */
 void s3_store_mpu_complete(struct s3_store *st, const char *bucket, const char *key,
                            const char *upload_id, const struct s3_part_ref *parts, size_t n,
-                           struct s3_obj_meta *out, s3_store_cb *cb, void *arg);
+                           struct s3_obj_meta *out, const struct s3_event_origin *origin,
+                           s3_store_cb *cb, void *arg);
 void s3_store_mpu_abort(struct s3_store *st, const char *bucket, const char *key,
                         const char *upload_id, s3_store_cb *cb, void *arg);
 struct s3_part_info {
@@ -241,5 +252,21 @@ void s3_store_part_copy(struct s3_store *st, const char *src_bucket, const char 
                         uint64_t off, uint64_t len, const char *bucket, const char *key,
                         const char *upload_id, unsigned part_number, struct s3_part_info *out,
                         s3_store_cb *cb, void *arg);
+
+/* ---- events and the outbox (store_outbox.c; the contract is in s3api.h) ---- */
+/* Installs the event hook (NULL: none); before serving, since pool threads read it. */
+void s3_store_set_event_hook(struct s3_store *st, s3_event_hook_fn *fn, void *arg);
+/* fn(arg) on the loop after each commit batch that added outbox records, after the batch's
+ * callbacks (NULL: none). */
+void s3_store_on_outbox(struct s3_store *st, void (*fn)(void *arg), void *arg);
+/* A job on the read lane; cb from a later loop iteration with the records (valid during cb). */
+void s3_store_outbox_read(struct s3_store *st, uint64_t after_id, size_t max_n, size_t max_bytes,
+                          s3_outbox_read_cb *cb, void *arg);
+/* Deletes the records (ids copied; missing ones are skipped) through the group committer;
+ * cb (may be NULL) gets 0 or -1. */
+void s3_store_outbox_remove(struct s3_store *st, const uint64_t *ids, size_t n,
+                            void (*cb)(int err, void *arg), void *arg);
+/* Records in the outbox after the last commit (any thread). */
+uint64_t s3_store_outbox_count(const struct s3_store *st);
 
 #endif

@@ -221,6 +221,7 @@ struct batch {
     struct s3_fs_op *ops;
     struct s3_fs_ids clear_pending; /* moved since the last txn */
     struct s3_fs_ids clear_trash;   /* unlinked since the last txn */
+    size_t outbox_added;            /* records committed by the batch's txns */
 };
 
 struct post {
@@ -242,6 +243,7 @@ static int run_txn(struct batch *b, struct s3_fs_op *only)
     if (rc != 0)
         return rc;
     struct s3_fs_wtxn w = {.st = st, .txn = txn, .now_ms = s3_fs_now_ms()};
+    uint64_t seq0 = atomic_load(&st->next_seq);
     for (size_t i = 0; i < b->clear_pending.n && rc == 0; i++)
         rc = del_id(txn, st->db_pending, b->clear_pending.v[i]);
     for (size_t i = 0; i < b->clear_trash.n && rc == 0; i++)
@@ -259,10 +261,22 @@ static int run_txn(struct batch *b, struct s3_fs_op *only)
         sync_tmp = sync_tmp || (op->err == S3_OK && op->publish_id != 0);
         n_ops++;
     }
+    if (w.rc == 0 && only == NULL && n_ops > 1 && st->test.fail_batch) {
+        st->test.fail_batch = false;
+        w.rc = MDB_PANIC; /* as if LMDB had failed: tests of the retry path */
+    }
     if (w.rc == 0) {
         unsigned char v8[8];
         s3_fs_put_be64(v8, atomic_load(&st->next_id));
         MDB_val k = {7, "next_id"}, v = {8, v8};
+        w.rc = mdb_put(txn, st->db_meta, &k, &v, 0);
+    }
+    /* Seqs handed out in a txn that aborts are skipped, never reused. */
+    uint64_t seq = atomic_load(&st->next_seq);
+    if (w.rc == 0 && seq != seq0) {
+        unsigned char v8[8];
+        s3_fs_put_be64(v8, seq);
+        MDB_val k = {8, "next_seq"}, v = {8, v8};
         w.rc = mdb_put(txn, st->db_meta, &k, &v, 0);
     }
     /* The new files' names in tmp/ must be durable before the records that need them. */
@@ -276,6 +290,9 @@ static int run_txn(struct batch *b, struct s3_fs_op *only)
     if (rc == 0) {
         atomic_fetch_add(&st->stats.commits, 1);
         atomic_fetch_add(&st->stats.ops_committed, n_ops);
+        atomic_fetch_add(&st->outbox_n, w.outbox_added);
+        atomic_fetch_sub(&st->outbox_n, w.outbox_removed);
+        b->outbox_added += w.outbox_added;
     }
     return rc;
 }
@@ -287,6 +304,7 @@ static void on_batch_work(void *arg)
     if (rc == 0)
         return;
     log_error(&store_log, "index commit failed: %s; retrying its ops one by one", mdb_strerror(rc));
+    /* The failed txn's outbox records vanished with it; each retry runs the hook again. */
     for (struct s3_fs_op *op = b->ops; op != NULL; op = op->next) {
         rc = run_txn(b, op);
         if (rc != 0) {
@@ -373,7 +391,10 @@ static void on_batch_done(void *arg)
     }
     s3_fs_ids_cleanup(&b->clear_pending);
     s3_fs_ids_cleanup(&b->clear_trash);
+    bool outbox_added = b->outbox_added > 0;
     free(b);
+    if (outbox_added && st->loop.on_outbox != NULL)
+        st->loop.on_outbox(st->loop.on_outbox_arg);
     if (p->publish.n > 0 || p->trash.n > 0)
         s3_fs_submit(st, on_post_work, on_post_done, p);
     else
@@ -895,11 +916,13 @@ static enum s3_err apply_delete(struct s3_fs_op *op, struct s3_fs_wtxn *w)
     if (rc != 0 && rc != MDB_NOTFOUND)
         return s3_fs_wtxn_fail(w, rc);
     for (size_t i = 0; i < d->n; i++) {
-        bool found;
+        bool found = false;
         if (rc == MDB_NOTFOUND)
             d->errs[i] = S3_ERR_NO_SUCH_BUCKET;
         else if ((d->errs[i] = s3_fs_check_key(d->keys[i])) == S3_OK)
             d->errs[i] = s3_fs_obj_del(w, d->bucket, d->keys[i], &found);
+        if (w->rc == 0 && found && d->errs[i] == S3_OK)
+            s3_fs_wtxn_event(w, S3_EV_DELETE, d->bucket, d->keys[i], 0, "");
         if (w->rc != 0)
             return S3_ERR_INTERNAL_ERROR;
     }
@@ -920,7 +943,8 @@ static void finish_delete(struct s3_fs_op *op)
 }
 
 void s3_store_delete_many(struct s3_store *st, const char *bucket, const char *const *keys,
-                          size_t n, enum s3_err *errs, s3_store_cb *cb, void *arg)
+                          size_t n, enum s3_err *errs, const struct s3_event_origin *origin,
+                          s3_store_cb *cb, void *arg)
 {
     enum s3_err err = s3_fs_check_bucket_name(bucket);
     if (err != S3_OK) {
@@ -932,6 +956,7 @@ void s3_store_delete_many(struct s3_store *st, const char *bucket, const char *c
     struct del_op *d = xcalloc(1, sizeof(*d));
     d->op.apply = apply_delete;
     d->op.finish = finish_delete;
+    s3_fs_op_set_origin(&d->op, origin);
     snprintf(d->bucket, sizeof(d->bucket), "%s", bucket);
     d->keys = xcalloc(n ? n : 1, sizeof(*d->keys));
     d->errs = xcalloc(n ? n : 1, sizeof(*d->errs));
@@ -957,12 +982,12 @@ static void on_deleted_one(enum s3_err err, void *arg)
     free(d);
 }
 
-void s3_store_delete(struct s3_store *st, const char *bucket, const char *key, s3_store_cb *cb,
-                     void *arg)
+void s3_store_delete(struct s3_store *st, const char *bucket, const char *key,
+                     const struct s3_event_origin *origin, s3_store_cb *cb, void *arg)
 {
     struct del_one *d = xmalloc(sizeof(*d));
     *d = (struct del_one){cb, arg, S3_OK};
-    s3_store_delete_many(st, bucket, &key, 1, &d->err, on_deleted_one, d);
+    s3_store_delete_many(st, bucket, &key, 1, &d->err, origin, on_deleted_one, d);
 }
 
 struct discard {

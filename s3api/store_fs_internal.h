@@ -9,9 +9,12 @@
  *                      pairs of every key starting with those bytes (one pair for short keys)
  *     uploads          bucket '\0' upload id -> upload record (key, initiated, headers)
  *     parts            upload id, part number (u32 BE) -> part record (size, etag, file id)
- *     meta             "format" -> u32, "next_id" -> u64 (file ids below it may be in use)
+ *     meta             "format" -> u32, "next_id" -> u64 (file ids below it may be in use),
+ *                      "next_seq" -> u64 (event seqs and outbox ids below it may be in use)
  *     pending          file id -> "" : committed files still lying in tmp/ (not yet moved)
  *     trash            file id -> "" : files no committed record references (to unlink)
+ *     outbox           record id (u64 BE) -> opaque bytes: the event hook's records, written in
+ *                      the txn of the mutation they describe (s3api.h); created when missing
  *   objects/xx/<id>    data files, <id> 16 hex digits, xx its low byte; never named by key
  *   tmp/<id>           data being written; moved into objects/ after its commit
  *
@@ -154,9 +157,10 @@ struct s3_fs_op {
     s3_fs_apply_fn *apply;
     s3_fs_finish_fn *finish;
     enum s3_err err;
-    uint64_t publish_id;       /* tmp/<id> committed by apply (s3_fs_wtxn_publish); 0 none */
-    struct s3_fs_ids trash;    /* files this op stopped referencing (filled by apply) */
-    struct s3_fs_wbuf touched; /* object records it wrote or removed (s3_fs_wtxn_touch) */
+    uint64_t publish_id;           /* tmp/<id> committed by apply (s3_fs_wtxn_publish); 0 none */
+    struct s3_fs_ids trash;        /* files this op stopped referencing (filled by apply) */
+    struct s3_fs_wbuf touched;     /* object records it wrote or removed (s3_fs_wtxn_touch) */
+    struct s3_event_origin origin; /* who asked, for the events it reports; zeroed: unknown */
 };
 
 struct s3_fs_wtxn {
@@ -164,7 +168,9 @@ struct s3_fs_wtxn {
     MDB_txn *txn;
     int64_t now_ms; /* the batch's commit time: every object's mtime */
     struct s3_fs_op *op;
-    int rc; /* first LMDB error; the batch is aborted */
+    int rc;                /* first LMDB error; the batch is aborted */
+    size_t outbox_added;   /* outbox records written in this txn */
+    size_t outbox_removed; /* outbox records deleted in this txn */
 };
 /* Records an LMDB error; returns S3_ERR_INTERNAL_ERROR for `return s3_fs_wtxn_fail(w, rc)`. */
 enum s3_err s3_fs_wtxn_fail(struct s3_fs_wtxn *w, int rc);
@@ -176,6 +182,13 @@ enum s3_err s3_fs_wtxn_trash(struct s3_fs_wtxn *w, uint64_t id);
 /* The op writes or removes the record of bucket/key (key NULL: any key of the bucket), so the
  * loop's record cache forgets it when the batch is done (store_cache.c). */
 void s3_fs_wtxn_touch(struct s3_fs_wtxn *w, const char *bucket, const char *key);
+/* Copies `o` into the op (NULL: unknown, all empty). */
+void s3_fs_op_set_origin(struct s3_fs_op *op, const struct s3_event_origin *o);
+/* The op committed a mutation of bucket/key: reports it to the event hook, if any, with the
+ * op's origin and the batch's time (store_outbox.c). S3_OK, or S3_ERR_INTERNAL_ERROR when the
+ * hook's records could not be written (the batch then fails: w->rc is set). */
+enum s3_err s3_fs_wtxn_event(struct s3_fs_wtxn *w, enum s3_event_kind kind, const char *bucket,
+                             const char *key, uint64_t size, const char *etag);
 
 /* ---- the loop's caches (store_cache.c) ----
  *
@@ -263,7 +276,14 @@ struct s3_store {
     int objects_fd; /* objects/ */
     MDB_env *env;
     MDB_dbi db_buckets, db_objects, db_uploads, db_parts, db_meta, db_pending, db_trash;
-    atomic_uint_fast64_t next_id; /* the next file id to hand out */
+    MDB_dbi db_outbox;
+    atomic_uint_fast64_t next_id;  /* the next file id to hand out */
+    atomic_uint_fast64_t next_seq; /* the next event seq or outbox id (write txns only) */
+    atomic_uint_fast64_t outbox_n; /* records in `outbox` (counted at open, then at commits) */
+    struct {
+        s3_event_hook_fn *fn; /* set before serving; called on pool threads */
+        void *arg;
+    } hook;
     struct s3_fs_pins pins;
     struct s3_fs_stats stats;
     struct {
@@ -277,10 +297,13 @@ struct s3_store {
         bool sweep_queued;
         struct s3_fs_cache cache;
         struct s3_fs_fds fds;
+        void (*on_outbox)(void *arg); /* after a batch that added outbox records */
+        void *on_outbox_arg;
     } loop;
     struct {
         bool skip_publish; /* leave committed files in tmp/ (simulates a crash) */
         bool no_cachestat; /* ask mincore, as on kernels without cachestat */
+        bool fail_batch;   /* the next txn of a batch of 2+ ops fails (its ops are retried) */
     } test;
 };
 

@@ -759,6 +759,9 @@ static enum s3_err apply_copy(struct s3_fs_op *op, struct s3_fs_wtxn *w)
     enum s3_err err = s3_fs_obj_put(w, c->dst_bucket, c->dst_key, &dst, !c->self);
     if (err == S3_OK && !c->self && c->file_id != 0)
         err = s3_fs_wtxn_publish(w, c->file_id);
+    if (err == S3_OK)
+        err = s3_fs_wtxn_event(w, S3_EV_COPY, c->dst_bucket, c->dst_key, dst.meta.size,
+                               dst.meta.etag);
     if (err == S3_OK) {
         s3_obj_meta_cleanup(&c->res);
         s3_obj_meta_copy(&c->res, &dst.meta);
@@ -822,11 +825,13 @@ static void on_no_work(void *arg)
 
 void s3_store_copy(struct s3_store *st, const char *src_bucket, const char *src_key,
                    const char *dst_bucket, const char *dst_key, struct s3_obj_meta *meta,
-                   struct s3_obj_meta *out, s3_store_cb *cb, void *arg)
+                   struct s3_obj_meta *out, const struct s3_event_origin *origin, s3_store_cb *cb,
+                   void *arg)
 {
     struct copy_op *c = xcalloc(1, sizeof(*c));
     c->op.apply = apply_copy;
     c->op.finish = finish_copy;
+    s3_fs_op_set_origin(&c->op, origin);
     c->st = st;
     c->src_bucket = xstrdup(src_bucket);
     c->src_key = xstrdup(src_key);

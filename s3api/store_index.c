@@ -33,7 +33,7 @@ int s3_fs_index_open(struct s3_store *st, size_t map_size, char *err, size_t err
     MDB_txn *txn = NULL;
     int rc = mdb_env_create(&st->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(st->env, 8);
+        rc = mdb_env_set_maxdbs(st->env, 16);
     if (rc == 0)
         rc = mdb_env_set_mapsize(st->env, map_size);
     if (rc == 0)
@@ -61,6 +61,9 @@ int s3_fs_index_open(struct s3_store *st, size_t map_size, char *err, size_t err
         rc = open_dbi(txn, "pending", &st->db_pending);
     if (rc == 0)
         rc = open_dbi(txn, "trash", &st->db_trash);
+    /* Added after format 1 shipped: created in an existing index on its first open. */
+    if (rc == 0)
+        rc = open_dbi(txn, "outbox", &st->db_outbox);
     if (rc != 0) {
         set_err(err, err_cap, "opening the index DBs", rc);
         goto fail;
@@ -81,6 +84,22 @@ int s3_fs_index_open(struct s3_store *st, size_t map_size, char *err, size_t err
     MDB_val kn = {7, "next_id"};
     if (rc == 0 && mdb_get(txn, st->db_meta, &kn, &v) == 0 && v.mv_size == 8)
         next_id = s3_fs_get_be64(v.mv_data);
+    uint64_t next_seq = 1;
+    MDB_val ks = {8, "next_seq"};
+    if (rc == 0 && mdb_get(txn, st->db_meta, &ks, &v) == 0 && v.mv_size == 8)
+        next_seq = s3_fs_get_be64(v.mv_data);
+    MDB_stat ms = {0};
+    if (rc == 0)
+        rc = mdb_stat(txn, st->db_outbox, &ms);
+    /* Outbox ids come from next_seq too, so it is past the last record whatever the meta says. */
+    MDB_cursor *cur = NULL;
+    MDB_val lk, lv;
+    if (rc == 0 && ms.ms_entries > 0 && mdb_cursor_open(txn, st->db_outbox, &cur) == 0) {
+        if (mdb_cursor_get(cur, &lk, &lv, MDB_LAST) == 0 && lk.mv_size == 8 &&
+            s3_fs_get_be64(lk.mv_data) >= next_seq)
+            next_seq = s3_fs_get_be64(lk.mv_data) + 1;
+        mdb_cursor_close(cur);
+    }
     if (rc == 0)
         rc = mdb_txn_commit(txn);
     txn = NULL;
@@ -89,6 +108,8 @@ int s3_fs_index_open(struct s3_store *st, size_t map_size, char *err, size_t err
         goto fail;
     }
     atomic_store(&st->next_id, next_id > 0 ? next_id : 1);
+    atomic_store(&st->next_seq, next_seq > 0 ? next_seq : 1);
+    atomic_store(&st->outbox_n, (uint64_t)ms.ms_entries);
     free(dir);
     return 0;
 

@@ -297,6 +297,8 @@ static enum s3_err apply_complete(struct s3_fs_op *op, struct s3_fs_wtxn *w)
         err = s3_fs_obj_put(w, m->bucket, m->key, &rec, true);
         if (err == S3_OK)
             err = s3_fs_upload_remove(w, m->bucket, m->upload_id, &keep);
+        if (err == S3_OK)
+            err = s3_fs_wtxn_event(w, S3_EV_COMPLETE_MPU, m->bucket, m->key, size, rec.meta.etag);
         if (err == S3_OK) {
             s3_obj_meta_cleanup(&m->res);
             s3_obj_meta_copy(&m->res, &rec.meta);
@@ -311,10 +313,12 @@ static enum s3_err apply_complete(struct s3_fs_op *op, struct s3_fs_wtxn *w)
 
 void s3_store_mpu_complete(struct s3_store *st, const char *bucket, const char *key,
                            const char *upload_id, const struct s3_part_ref *parts, size_t n,
-                           struct s3_obj_meta *out, s3_store_cb *cb, void *arg)
+                           struct s3_obj_meta *out, const struct s3_event_origin *origin,
+                           s3_store_cb *cb, void *arg)
 {
     enum s3_err err;
     struct mpu_op *m = mpu_new(st, bucket, key, upload_id, apply_complete, &err);
+    s3_fs_op_set_origin(&m->op, origin);
     m->parts = xcalloc(n ? n : 1, sizeof(*m->parts));
     if (n > 0)
         memcpy(m->parts, parts, n * sizeof(*parts));

@@ -365,6 +365,8 @@ static enum s3_err apply_put(struct s3_fs_op *op, struct s3_fs_wtxn *w)
     enum s3_err err = s3_fs_obj_put(w, put->bucket, put->key, &rec, true);
     if (err == S3_OK && put->io.file_id != 0)
         err = s3_fs_wtxn_publish(w, put->io.file_id);
+    if (err == S3_OK)
+        err = s3_fs_wtxn_event(w, S3_EV_PUT, put->bucket, put->key, rec.meta.size, rec.meta.etag);
     return err;
 }
 
@@ -478,9 +480,11 @@ void s3_put_flush(struct s3_put *put, s3_store_cb *cb, void *arg)
         defer_dispatch(put);
 }
 
-void s3_put_commit(struct s3_put *put, struct s3_obj_meta *meta, s3_store_cb *cb, void *arg)
+void s3_put_commit(struct s3_put *put, struct s3_obj_meta *meta,
+                   const struct s3_event_origin *origin, s3_store_cb *cb, void *arg)
 {
     ASSERT(put->loop.commit_cb == NULL && !put->loop.aborted && put->loop.state == PUT_OPEN);
+    s3_fs_op_set_origin(&put->op, origin);
     s3_obj_meta_cleanup(&put->loop.meta);
     put->loop.meta = *meta; /* taken over: the caller keeps an empty meta */
     s3_obj_meta_init(meta);

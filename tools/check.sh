@@ -41,5 +41,8 @@ for m in notify queue gateway; do
   [ -z "$hits" ] || { echo "$m/ includes a private s3api header:"; echo "$hits"; fail=1; }
 done
 
+check_inc notify 'queue|gateway/main)' "notify/ must not include queue/ or main"
+check_inc queue 'notify|gateway/main)' "queue/ must not include notify/ or main"
+
 [ "$fail" = 0 ] && echo "style: ok"
 exit "$fail"

@@ -6,9 +6,9 @@ SUDO=""
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
   libevent-dev libssl-dev libxml2-dev libjansson-dev libhiredis-dev libhttp-parser-dev
-  liblmdb-dev libyaml-dev zlib1g-dev
+  liblmdb-dev libyaml-dev zlib1g-dev libcurl4-openssl-dev
   redis-server nginx-light curl ca-certificates procps psmisc
-  awscli python3 python3-boto3 s3cmd rclone wrk
+  awscli python3 python3-boto3 s3cmd rclone wrk imagemagick
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -170,7 +170,7 @@ static enum s3_err put_obj(const char *b, const char *key, const char *upload_id
     snprintf(m.etag, sizeof(m.etag), "%08x%024x", (unsigned)len, (unsigned)pn);
     s3_obj_meta_add(&m, "content-type", ctype != NULL ? ctype : "application/x-test");
     struct res r = {0};
-    s3_put_commit(put, &m, on_res, &r);
+    s3_put_commit(put, &m, NULL, on_res, &r);
     err = wait_res(&r);
     s3_obj_meta_cleanup(&m);
     return err;
@@ -258,7 +258,7 @@ static bool same_object(const char *b, const char *key, const unsigned char *dat
 static enum s3_err del_key(const char *b, const char *key)
 {
     struct res r = {0};
-    s3_store_delete(st, b, key, on_res, &r);
+    s3_store_delete(st, b, key, NULL, on_res, &r);
     return wait_res(&r);
 }
 
@@ -418,7 +418,7 @@ static void test_cache_forgets_overwrites_and_deletes(void)
     const char *keys[] = {"m1", "m2"};
     enum s3_err errs[2];
     struct res r = {0};
-    s3_store_delete_many(st, "b1", keys, 2, errs, on_res, &r);
+    s3_store_delete_many(st, "b1", keys, 2, errs, NULL, on_res, &r);
     is_int(wait_res(&r), S3_OK, "delete both at once");
     is_int(get_obj("b1", "m1", true, &obj), S3_ERR_NO_SUCH_KEY, "m1 is gone");
     is_int(get_obj("b1", "m2", true, &obj), S3_ERR_NO_SUCH_KEY, "m2 is gone");
@@ -433,7 +433,7 @@ static enum s3_err copy(const char *sk, const char *dk, const char *ctype)
     s3_obj_meta_init(&out);
     s3_obj_meta_add(&m, "content-type", ctype);
     struct res r = {0};
-    s3_store_copy(st, "b1", sk, "b1", dk, &m, &out, on_res, &r);
+    s3_store_copy(st, "b1", sk, "b1", dk, &m, &out, NULL, on_res, &r);
     enum s3_err err = wait_res(&r);
     s3_obj_meta_cleanup(&m);
     s3_obj_meta_cleanup(&out);
@@ -480,7 +480,7 @@ static enum s3_err multipart(const char *b, const char *key, const unsigned char
         struct s3_obj_meta out;
         s3_obj_meta_init(&out);
         struct res r = {0};
-        s3_store_mpu_complete(st, b, key, u.id, refs, n, &out, on_res, &r);
+        s3_store_mpu_complete(st, b, key, u.id, refs, n, &out, NULL, on_res, &r);
         err = wait_res(&r);
         s3_obj_meta_cleanup(&out);
     }

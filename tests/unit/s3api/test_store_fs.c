@@ -230,7 +230,7 @@ static enum s3_err put_obj(const char *b, const char *key, const char *upload_id
     s3_obj_meta_add(&m, "content-type", "application/x-test");
     struct res r = {0};
     if (err == S3_OK) {
-        s3_put_commit(put, &m, on_res, &r);
+        s3_put_commit(put, &m, NULL, on_res, &r);
         ok(m.headers == NULL, "commit takes the meta over");
         err = wait_res(&r);
     } else {
@@ -320,7 +320,7 @@ static bool same_object(const char *b, const char *key, const unsigned char *dat
 static enum s3_err del_key(const char *b, const char *key)
 {
     struct res r = {0};
-    s3_store_delete(st, b, key, on_res, &r);
+    s3_store_delete(st, b, key, NULL, on_res, &r);
     return wait_res(&r);
 }
 
@@ -427,7 +427,7 @@ static enum s3_err mpu_complete(const char *b, const char *key, const char *id,
                                 const struct s3_part_ref *parts, size_t n, struct s3_obj_meta *out)
 {
     struct res r = {0};
-    s3_store_mpu_complete(st, b, key, id, parts, n, out, on_res, &r);
+    s3_store_mpu_complete(st, b, key, id, parts, n, out, NULL, on_res, &r);
     return wait_res(&r);
 }
 
@@ -613,7 +613,7 @@ static void test_store_delete_and_delete_many(void)
     const char *keys[] = {"d2", "nothing", "d3"};
     enum s3_err errs[3] = {S3_ERR_INTERNAL_ERROR, S3_ERR_INTERNAL_ERROR, S3_ERR_INTERNAL_ERROR};
     struct res r = {0};
-    s3_store_delete_many(st, "b1", keys, 3, errs, on_res, &r);
+    s3_store_delete_many(st, "b1", keys, 3, errs, NULL, on_res, &r);
     is_int(wait_res(&r), S3_OK, "delete many");
     ok(errs[0] == S3_OK && errs[1] == S3_OK && errs[2] == S3_OK, "every key answered OK");
     is_int(get_obj("b1", "d2", false, &obj), S3_ERR_NO_SUCH_KEY, "d2 is gone");
@@ -627,7 +627,7 @@ static enum s3_err copy(const char *sb, const char *sk, const char *db, const ch
     s3_obj_meta_init(&m);
     s3_obj_meta_add(&m, "content-type", ctype);
     struct res r = {0};
-    s3_store_copy(st, sb, sk, db, dk, &m, out, on_res, &r);
+    s3_store_copy(st, sb, sk, db, dk, &m, out, NULL, on_res, &r);
     ok(m.n_headers == 0, "copy takes the meta over");
     enum s3_err err = wait_res(&r);
     s3_obj_meta_cleanup(&m);
@@ -1120,7 +1120,7 @@ static void test_store_abort_leaves_nothing(void)
     s3_obj_meta_init(&m);
     m.size = n + 1;
     memset(&r, 0, sizeof(r));
-    s3_put_commit(put, &m, on_res, &r);
+    s3_put_commit(put, &m, NULL, on_res, &r);
     is_int(wait_res(&r), S3_ERR_INCOMPLETE_BODY, "a size mismatch fails the commit");
     settle();
     ok(t3.released, "the tap is released");
@@ -1245,7 +1245,7 @@ static void on_conc_flushed(enum s3_err err, void *arg)
         on_conc_committed(err, cp);
         return;
     }
-    s3_put_commit(cp->put, &m, on_conc_committed, cp);
+    s3_put_commit(cp->put, &m, NULL, on_conc_committed, cp);
 }
 
 static void test_store_group_commit_batches_concurrent_puts(void)

@@ -1,0 +1,161 @@
+/* notify: S3 event records (AWS JSON), services (OSCAR's FDL fields plus floodgate's), the
+ * matching of committed mutations against service inputs, and the outbox records that turn
+ * a match into an invocation. The only header other modules include from notify/.
+ *
+ * It knows neither the store's internals nor Redis: the store calls notify_event_hook()
+ * inside its commit transaction (through the s3api event hook, wired by main), and the records
+ * it writes follow the outbox record format that queue/queue.h documents. */
+#ifndef FG_NOTIFY_NOTIFY_H
+#define FG_NOTIFY_NOTIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+
+struct s3_event;
+struct s3_outbox_txn;
+
+/* ---- services ---------------------------------------------------------------------------- */
+
+/* An input or an output of a service (OSCAR's StorageIOConfig). */
+struct notify_io {
+    char *storage_provider; /* "minio", "minio.default", "floodgate", ...; NULL: this gateway */
+    char *path;             /* "bucket" or "bucket/prefix" (required) */
+    char **prefix;          /* key filters (input: the key after path's prefix; output: the
+                               file's path relative to TMP_OUTPUT_DIR); any one must match */
+    size_t n_prefix;
+    char **suffix;
+    size_t n_suffix;
+};
+
+struct notify_service {
+    char *name;        /* required; DNS-label-like: [a-z0-9-]{1,63}, not starting with '-' */
+    char *script;      /* as written: a file path (config: one line, relative to the config
+                          file's directory) or the script itself (several lines, or any API
+                          value) */
+    char *script_text; /* the script to run (the file's content, or `script`); set by
+                          notify_service_resolve() */
+    char *image;       /* OSCAR fields kept for compatibility; informational only */
+    char *memory;
+    char *cpu;
+    char *log_level;
+    struct notify_io *input;
+    size_t n_input;
+    struct notify_io *output;
+    size_t n_output;
+    struct {
+        struct conf_kv *variables;
+        size_t n_variables;
+        struct conf_kv *secrets;
+        size_t n_secrets;
+    } environment;
+    char *pool;            /* default "default" */
+    unsigned timeout_s;    /* script wall-clock limit; default 300 */
+    unsigned max_attempts; /* runs before the dead-letter stream; default 3, 1..100 */
+    unsigned concurrency;  /* most jobs of this service running at once per worker; 0: no
+                              limit beyond the worker's own */
+    /* OSCAR FDL fields floodgate accepts but does not use (alpine, vo, labels, expose,
+     * replicas, ...): conf/ writes each over the previous one; nothing reads them, they are
+     * not in the JSON or the rev; freed with the service. */
+    struct {
+        char *value;
+        char **list;
+        size_t n_list;
+        struct conf_kv *map;
+        size_t n_map;
+        void *maps; /* lists of mappings (replicas, federation.members) */
+        size_t n_maps;
+    } ignored;
+};
+
+/* The conf/ table of one service (FDL field names). A config file lists services under
+ * `services:`; OSCAR FDL files (`functions: oscar: - <cluster>: {service}`) are read with
+ * notify_services_from_fdl(). */
+extern const struct conf_key notify_service_keys[];
+
+/* Reads the script file when `script` names one (relative to `base_dir`, NULL: the current
+ * directory), fills script_text, and checks the service as a whole (name syntax, at least one
+ * input path with a bucket). 0, or -1 with a message. */
+int notify_service_resolve(struct notify_service *svc, const char *base_dir, char *msg,
+                           size_t msg_cap);
+void notify_service_free(struct notify_service *svc); /* frees the fields, not svc */
+
+/* A service from a JSON or YAML document (the API body; OSCAR field names, `script` being the
+ * script itself). 0, or -1 with `err` (line of the offending field) and `out` holding nothing
+ * (freeing it again is harmless). */
+int notify_service_parse(const char *doc, size_t len, struct notify_service *out,
+                         struct conf_error *err);
+/* The JSON of a service (OSCAR field names plus floodgate's; secrets' values replaced by
+ * "********" unless with_secrets), malloc'd, NUL-terminated. */
+char *notify_service_to_json(const struct notify_service *svc, bool with_secrets);
+/* A short content hash of a service (hex, 16 digits): changes whenever any field does. */
+void notify_service_rev(const struct notify_service *svc, char out[17]);
+
+/* ---- the registry: the services in force -------------------------------------------------- */
+/* Thread-safe: the store's pool threads match against it while the loop changes it. Services
+ * from the config file are fixed for the process' life; those defined over the API are kept in
+ * `state_path` (JSON, replaced atomically with fsync) and reloaded at start. */
+struct notify_registry;
+
+struct notify_registry *notify_registry_new(const char *state_path, char *msg, size_t msg_cap);
+void notify_registry_free(struct notify_registry *reg);
+/* Adds the config file's services (taken over: the array and its elements; `svcs` is freed).
+ * -1 with a message on a duplicate name. */
+int notify_registry_add_config(struct notify_registry *reg, struct notify_service *svcs, size_t n,
+                               char *msg, size_t msg_cap);
+
+enum notify_put_result {
+    NOTIFY_CREATED,
+    NOTIFY_UPDATED,
+    NOTIFY_EXISTS,    /* create of a name in use */
+    NOTIFY_NOT_FOUND, /* update or delete of an unknown name */
+    NOTIFY_READ_ONLY, /* defined in the config file */
+    NOTIFY_IO_ERROR,  /* the state file could not be written; nothing changed */
+};
+/* Create (`update` false) or replace; `svc` is taken over whatever the result. */
+enum notify_put_result notify_registry_put(struct notify_registry *reg, struct notify_service *svc,
+                                           bool update);
+/* NOTIFY_UPDATED when the service was removed. */
+enum notify_put_result notify_registry_delete(struct notify_registry *reg, const char *name);
+/* JSON of one service (NULL: unknown) or of all as an array, malloc'd. */
+char *notify_registry_get_json(struct notify_registry *reg, const char *name, bool with_secrets);
+char *notify_registry_list_json(struct notify_registry *reg, bool with_secrets);
+size_t notify_registry_count(struct notify_registry *reg);
+/* Calls fn for every service (under the registry's read lock: fn must not call back into the
+ * registry). */
+void notify_registry_each(struct notify_registry *reg,
+                          void (*fn)(const struct notify_service *svc, void *arg), void *arg);
+/* The pool, max_attempts and rev of a service; false when unknown. */
+bool notify_registry_lookup(struct notify_registry *reg, const char *name, char *pool,
+                            size_t pool_cap, unsigned *max_attempts, char rev[17]);
+
+/* ---- events and invocations ---------------------------------------------------------------- */
+
+/* A random RFC 4122 version-4 UUID, lowercase ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"). */
+void notify_uuid(char out[37]);
+
+/* The AWS S3 event message of one event: {"Records":[{eventVersion "2.1", eventSource
+ * "aws:s3", awsRegion, eventTime (ISO 8601 with ms), eventName ("ObjectCreated:Put", ...,
+ * without the "s3:" prefix, as AWS sends it), userIdentity, requestParameters, responseElements
+ * (x-amz-request-id, x-amz-id-2), s3 {s3SchemaVersion, configurationId, bucket {name,
+ * ownerIdentity, arn}, object {key (URL-encoded as AWS does), size, eTag, sequencer}}}]}, plus
+ * MinIO's top-level "EventName" ("s3:ObjectCreated:Put") and "Key" ("bucket/key").
+ * `config_id` names the matching service or notification ("" none). malloc'd. */
+char *notify_event_json(const struct s3_event *ev, const char *region, const char *config_id);
+
+/* The s3api event hook (s3_event_hook_fn; `arg` is a struct notify_hook): for every
+ * ObjectCreated event, one invocation record per service with an input that matches, added to
+ * the outbox (queue/queue.h, "outbox records"). */
+struct notify_hook {
+    struct notify_registry *reg;
+    const char *region;
+};
+void notify_event_hook(void *arg, const struct s3_event *ev, struct s3_outbox_txn *tx);
+
+/* True when bucket/key matches the input `in` (bucket equal, key starting with path's prefix,
+ * and the rest of the key passing prefix[]/suffix[] when given). */
+bool notify_input_matches(const struct notify_io *in, const char *bucket, const char *key);
+
+#endif

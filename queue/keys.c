@@ -1,0 +1,171 @@
+/* The Redis protocol's scripts and helpers (see keys.h). */
+#include "queue/keys.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+struct qk_script qk_enqueue = {
+    .name = "enqueue",
+    .text = "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end\n"
+            "redis.call('HSET', KEYS[2], 'status', 'pending', 'attempts', '0', "
+            "unpack(ARGV, 4))\n"
+            "redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])\n"
+            "redis.call('XADD', KEYS[3], '*', 'job', ARGV[1])\n"
+            "return 1\n",
+};
+
+struct qk_script qk_start = {
+    .name = "start",
+    .text = "local st = redis.call('HGET', KEYS[1], 'status')\n"
+            "if not st then return false end\n"
+            "if st == 'succeeded' or st == 'dead' then return 'ended' end\n"
+            "redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], "
+            "'started_ms', ARGV[2])\n"
+            "redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
+            "return redis.call('HGETALL', KEYS[1])\n",
+};
+
+struct qk_script qk_finish = {
+    .name = "finish",
+    .text = "local id, entry, status = ARGV[1], ARGV[2], ARGV[3]\n"
+            "local ttl = tonumber(ARGV[8])\n"
+            "if entry ~= '' then redis.call('XACK', KEYS[2], 'workers', entry) end\n"
+            "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+            "redis.call('HSET', KEYS[1], 'status', status, 'finished_ms', ARGV[4], "
+            "'exit_code', ARGV[5], 'reason', ARGV[6])\n"
+            "redis.call('SET', KEYS[3], ARGV[7], 'EX', ttl)\n"
+            "if status == 'failed' then\n"
+            "  redis.call('ZADD', KEYS[4], ARGV[9], id)\n"
+            "  return 1\n"
+            "end\n"
+            "redis.call('EXPIRE', KEYS[1], ttl)\n"
+            "redis.call('DEL', KEYS[8])\n"
+            "if status == 'dead' then\n"
+            "  redis.call('XADD', KEYS[5], '*', 'job', id, 'reason', ARGV[6], 'attempts', "
+            "redis.call('HGET', KEYS[1], 'attempts'), 'log_tail', ARGV[11], 'time_ms', ARGV[4])\n"
+            "end\n"
+            "if redis.call('HGET', KEYS[1], 'sync') == '1' then\n"
+            "  if status == 'succeeded' then redis.call('SET', KEYS[7], ARGV[10], 'EX', 300) end\n"
+            "  redis.call('RPUSH', KEYS[6], status)\n"
+            "  redis.call('EXPIRE', KEYS[6], 300)\n"
+            "end\n"
+            "return 1\n",
+};
+
+struct qk_script qk_promote = {
+    .name = "promote",
+    .text = "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, "
+            "tonumber(ARGV[3]))\n"
+            "for _, id in ipairs(ids) do\n"
+            "  redis.call('ZREM', KEYS[1], id)\n"
+            "  local jk = ARGV[1] .. 'job:' .. id\n"
+            "  local pool = redis.call('HGET', jk, 'pool')\n"
+            "  if pool then\n"
+            "    redis.call('HSET', jk, 'status', 'pending')\n"
+            "    redis.call('XADD', ARGV[1] .. 'inv:' .. pool, '*', 'job', id)\n"
+            "  end\n"
+            "end\n"
+            "return #ids\n",
+};
+
+static void sha1_hex(const char *text, char out[41])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    EVP_Digest(text, strlen(text), md, &len, EVP_sha1(), NULL);
+    for (unsigned i = 0; i < len && i < 20; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    out[40] = '\0';
+}
+
+static void init_once(void)
+{
+    struct qk_script *all[] = {&qk_enqueue, &qk_start, &qk_finish, &qk_promote};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        sha1_hex(all[i]->text, all[i]->sha);
+}
+
+void qk_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_once);
+}
+
+char *qk_key(char *buf, size_t cap, const char *prefix, const char *kind, const char *name)
+{
+    snprintf(buf, cap, "%s%s%s", prefix != NULL ? prefix : "", kind != NULL ? kind : "",
+             name != NULL ? name : "");
+    return buf;
+}
+
+static int copy_part(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap)
+        return -1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+int qk_parse_url(const char *url, struct qk_url *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    if (url == NULL || url[0] == '\0')
+        return -1;
+    const char *p = url;
+    if (strncmp(p, "redis://", 8) == 0)
+        p += 8;
+    else if (strstr(p, "://") != NULL)
+        return -1;
+    const char *at = strrchr(p, '@');
+    const char *slash = strchr(p, '/');
+    if (at != NULL && (slash == NULL || at < slash)) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon != NULL ? colon + 1 : p;
+        if (copy_part(out->password, sizeof(out->password), pw, (size_t)(at - pw)) != 0)
+            return -1;
+        p = at + 1;
+    }
+    size_t hostlen = slash != NULL ? (size_t)(slash - p) : strlen(p);
+    const char *hp = p;
+    const char *colon = NULL;
+    if (hostlen > 0 && hp[0] == '[') {
+        const char *close = memchr(hp, ']', hostlen);
+        if (close == NULL)
+            return -1;
+        if (copy_part(out->host, sizeof(out->host), hp + 1, (size_t)(close - hp - 1)) != 0)
+            return -1;
+        if (close + 1 < hp + hostlen) {
+            if (close[1] != ':')
+                return -1;
+            colon = close + 1;
+        }
+    } else {
+        colon = memchr(hp, ':', hostlen);
+        size_t n = colon != NULL ? (size_t)(colon - hp) : hostlen;
+        if (copy_part(out->host, sizeof(out->host), hp, n) != 0)
+            return -1;
+    }
+    if (out->host[0] == '\0')
+        return -1;
+    if (colon != NULL) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (end != hp + hostlen || end == colon + 1 || port <= 0 || port > 65535)
+            return -1;
+        out->port = (int)port;
+    }
+    if (slash != NULL && slash[1] != '\0') {
+        char *end;
+        long db = strtol(slash + 1, &end, 10);
+        if (*end != '\0' || end == slash + 1 || db < 0 || db > 1000000)
+            return -1;
+        out->db = (int)db;
+    }
+    return 0;
+}

@@ -1,0 +1,86 @@
+/* The Redis protocol shared by the gateway's relay (queue/relay*.c, queue/jobs*.c) and
+ * floodgate-worker (queue/worker*.c). Private to queue/. Every key starts with the configured
+ * prefix P (default "fg:"); the Lua scripts live in keys.c and are sent with EVALSHA,
+ * falling back to EVAL on NOSCRIPT.
+ *
+ *   P inv:{pool}      stream of invocations, entries {job: id}; consumer group "workers"
+ *                     (XGROUP CREATE ... 0 MKSTREAM by whoever comes first; BUSYGROUP is fine)
+ *   P job:{id}        hash, the job record: id service pool bucket key event rev max_attempts
+ *                     created_ms | status attempts worker started_ms finished_ms exit_code reason
+ *                     | sync ("1": a POST /run waits on done:{id}) | payload ("1": input in
+ * in:{id}) status: pending -> running -> succeeded | failed (will retry) | dead (gave up); EXPIREs
+ * job_ttl after it ends P jobs:{service}  sorted set of the service's job ids, scored by created_ms
+ *   P log:{id}        string: stdout and stderr interleaved, capped at log_max_bytes (the first
+ *                     half and the last half are kept around a "[... N bytes cut ...]" line)
+ *   P out:{id}        string: stdout alone, capped, for POST /run; EXPIRE 300 s
+ *   P in:{id}         string: the payload of an API job without an S3 input
+ *   P seen:{id}       dedupe of relayed outbox records (SET NX EX 86400)
+ *   P delay           sorted set of job ids due for a retry, scored by due time (ms)
+ *   P dlq:{service}   stream of dead jobs: {job, reason, attempts, log_tail, time_ms}
+ *   P workers:{pool}  sorted set of worker ids scored by their last heartbeat (ms)
+ *   P worker:{id}     hash: host pid pools concurrency running started_ms done failed;
+ *                     EXPIRE 3 heartbeats
+ *   P svc:{name}      string: the service's JSON (notify_service_to_json with secrets, plus
+ *                     "script_text" and "rev"), written by the gateway
+ *   P services        set of service names published
+ *   P done:{id}       list: the worker RPUSHes the final status ("succeeded" or "dead") when
+ *                     the record has sync = "1"; EXPIRE 300 s
+ *   P config          hash written by the gateway at connect: job_ttl_s, log_max_bytes,
+ *                     visibility_ms (workers read it at start and every minute)
+ *
+ * A worker claims with XREADGROUP GROUP workers <worker id> COUNT 1 BLOCK ... STREAMS
+ * inv:{pool}... >, starts the job with the start script (which refuses a job already ended or
+ * deleted: the worker then only XACKs), keeps a running job's entry fresh with XCLAIM ... 0
+ * JUSTID every visibility/3, and ends it with the finish script. Entries idle longer than the
+ * visibility timeout (their worker died) are taken over with XAUTOCLAIM by any worker. */
+#ifndef FG_QUEUE_KEYS_H
+#define FG_QUEUE_KEYS_H
+
+#include <stddef.h>
+
+#define QK_GROUP      "workers"
+#define QK_SEEN_TTL_S 86400
+#define QK_DONE_TTL_S 300
+
+/* The scripts (text) and their SHA-1 (hex), computed once. */
+struct qk_script {
+    const char *name;
+    const char *text;
+    char sha[41];
+};
+/* enqueue: KEYS seen:{id} job:{id} inv:{pool} jobs:{service}; ARGV id seen_ttl created_ms
+ *          field value ...  -> 1 enqueued, 0 duplicate */
+extern struct qk_script qk_enqueue;
+/* start:   KEYS job:{id}; ARGV worker now_ms -> nil when the job is gone, "ended" when it
+ *          already succeeded or is dead, else the record (HGETALL) after setting status
+ *          running, worker, started_ms and incrementing attempts */
+extern struct qk_script qk_start;
+/* finish:  KEYS job:{id} inv:{pool} log:{id} delay dlq:{service} done:{id} out:{id} in:{id};
+ *          ARGV id entry_id status(succeeded|failed|dead) now_ms exit_code reason log
+ *          job_ttl_s retry_due_ms stdout log_tail
+ *          -> sets the record, stores the log (and stdout when sync), XACKs the entry, and
+ *          for failed adds the id to `delay`, for dead adds a dlq entry; RPUSHes done:{id}
+ *          when the record has sync = "1" and the status is final; a final status also
+ *          deletes in:{id} and sets the record's EXPIRE. The entry is XACKed even when the
+ *          record is gone (0 then). */
+extern struct qk_script qk_finish;
+/* promote: KEYS delay; ARGV prefix now_ms max -> moves due retries back to inv:{pool}
+ *          (status pending), returns how many */
+extern struct qk_script qk_promote;
+
+/* Computes the SHA-1s (idempotent, thread-safe). */
+void qk_init(void);
+
+/* Writes prefix + parts into buf ("fg:" "job:" id); returns buf. Truncates to cap. */
+char *qk_key(char *buf, size_t cap, const char *prefix, const char *kind, const char *name);
+
+/* Parses redis://[user:password@]host[:port][/db] (also "host:port"). 0 or -1. */
+struct qk_url {
+    char host[256];
+    int port;
+    char password[128];
+    int db;
+};
+int qk_parse_url(const char *url, struct qk_url *out);
+
+#endif

@@ -1,0 +1,134 @@
+/* queue: the gateway's side of Redis (hiredis async on the event loop): the relay that moves
+ * outbox records into Redis Streams, the publication of services for workers, and the job
+ * calls of the admin API. The only header other modules include from queue/. The worker agent
+ * (floodgate-worker, queue/worker*.c) speaks the same protocol, described in queue/keys.h.
+ *
+ * Outbox records (written by notify/, read here) are JSON objects with string members:
+ *   {"kind": "job", "id": "<uuid>", "service": "...", "pool": "...", "bucket": "...",
+ *    "key": "...", "event": "<the S3 event message, JSON text>", "max_attempts": "3",
+ *    "rev": "<service rev>", "created_ms": "<ms since the epoch>"}
+ * The relay turns each into the job record job:{id} (status "pending", attempts "0", every
+ * member but "kind" as a field), indexes it in jobs:{service}, and adds {job: id} to the
+ * stream inv:{pool}, all in one Lua script that first sets seen:{id} (NX, a day): a record
+ * relayed twice (a crash between Redis' reply and the outbox removal) is enqueued once.
+ * Records of an unknown kind or unreadable JSON are logged and dropped from the outbox.
+ *
+ * Threading: everything on the loop thread. */
+#ifndef FG_QUEUE_QUEUE_H
+#define FG_QUEUE_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+
+struct event_base;
+struct queue;
+
+/* The `jobs:` section of the config file. */
+struct queue_config {
+    char *redis_url;         /* redis://[:password@]host:port[/db]; NULL: no Redis (events stay
+                                in the outbox) */
+    char *prefix;            /* key prefix; default "fg:" */
+    unsigned job_ttl_s;      /* job records and logs are kept this long after a job ends;
+                                default 7 days (`jobs.retention`) */
+    uint64_t log_max_bytes;  /* stdout+stderr kept per job; default 1 MiB (`jobs.log_max`) */
+    unsigned visibility_ms;  /* a claimed job whose worker stopped heartbeating is reclaimed
+                                after this; default 30 s (`jobs.visibility_timeout`) */
+    unsigned run_timeout_ms; /* POST /run waits this long at most; default 60 s */
+    unsigned relay_batch;    /* records per relay round trip; default 256 */
+};
+/* Keys of the `jobs:` section (redis_url is the top-level `redis:`, set by main). */
+extern const struct conf_key queue_config_keys[];
+void queue_config_cleanup(struct queue_config *c);
+
+/* The outbox the relay drains, wired by main to the store (s3api.h's s3_outbox_*). */
+struct queue_outbox_rec {
+    uint64_t id;
+    const void *data;
+    size_t len;
+};
+typedef void queue_outbox_read_cb(int err, const struct queue_outbox_rec *recs, size_t n,
+                                  void *cb_arg);
+struct queue_outbox {
+    void (*read)(void *arg, uint64_t after_id, size_t max_n, size_t max_bytes,
+                 queue_outbox_read_cb *cb, void *cb_arg);
+    void (*remove)(void *arg, const uint64_t *ids, size_t n);
+    uint64_t (*count)(void *arg);
+    void *arg;
+};
+
+/* Starts connecting (and reconnecting, with capped exponential backoff from 100 ms to 5 s)
+ * and relaying. The relay reads the outbox in id order, sends a batch as pipelined script
+ * calls, and removes those records once Redis answered every one of them; a lost connection
+ * (or a NULL reply: outcome unknown) re-sends from the first unremoved record after
+ * reconnecting, which the dedupe makes harmless. `ob` is copied. NULL only on a bad URL. */
+struct queue *queue_new(struct event_base *base, const struct queue_config *cfg,
+                        const struct queue_outbox *ob, char *msg, size_t msg_cap);
+/* The outbox has new records (s3_api_on_outbox). Cheap; call as often as wanted. */
+void queue_kick(struct queue *q);
+/* Stops timers and closes connections; pending callbacks are called with status 503. */
+void queue_free(struct queue *q);
+
+struct queue_stats {
+    bool configured;     /* a Redis URL was given */
+    bool connected;      /* the relay's connection is up */
+    uint64_t relayed;    /* records moved to Redis since start */
+    uint64_t backlog;    /* records in the outbox now */
+    uint64_t reconnects; /* connection attempts after the first */
+    char last_error[128];
+};
+void queue_get_stats(const struct queue *q, struct queue_stats *out);
+
+/* ---- services, as workers read them ---- */
+/* Writes svc:{name} = json (the service with its secrets and script_text) and adds the name
+ * to `services`; repeated on every (re)connect for every service published, so Redis restarts
+ * lose nothing. `json` copied. */
+void queue_publish_service(struct queue *q, const char *name, const char *json);
+void queue_unpublish_service(struct queue *q, const char *name);
+
+/* ---- the admin API's calls; cb on the loop, exactly once ----
+ * status: 200/201/204 done, 404 unknown job, 503 Redis unavailable, 504 timed out. The body
+ * (JSON or text, as said) is valid during cb only; NULL when there is none. */
+typedef void queue_reply_cb(int status, const char *body, size_t len, void *arg);
+
+struct queue_job_spec {
+    const char *service;
+    const char *pool;
+    unsigned max_attempts;
+    const char *rev;
+    const char *bucket; /* the input object, or NULL when the payload is the input */
+    const char *key;
+    const char *event_json; /* the event given to the script as $EVENT */
+    const void *payload;    /* written to the input file when bucket is NULL */
+    size_t payload_len;
+};
+/* POST /job/{service}: enqueues at once (no outbox: the caller learns the outcome). 201 with
+ * {"job_id": "..."}. */
+void queue_job_submit(struct queue *q, const struct queue_job_spec *spec, queue_reply_cb *cb,
+                      void *arg);
+/* POST /run/{service}: enqueues, waits for the job to end (run_timeout_ms), then answers 200
+ * with the script's stdout (text) when it succeeded, 502 with {"job_id", "status",
+ * "exit_code", "reason"} when it failed, 504 on timeout. */
+void queue_job_run(struct queue *q, const struct queue_job_spec *spec, queue_reply_cb *cb,
+                   void *arg);
+/* GET /system/logs/{service}: 200 with {"<job id>": {"status", "creation_time",
+ * "start_time", "finish_time", "attempts", "worker", "exit_code", "bucket", "key"}}, times as
+ * ISO 8601 (OSCAR's JobInfo plus floodgate's fields). */
+void queue_jobs_list(struct queue *q, const char *service, queue_reply_cb *cb, void *arg);
+/* GET /system/logs/{service}/{job}: 200 with the job's log (text); 404 unknown. */
+void queue_job_log(struct queue *q, const char *service, const char *job, queue_reply_cb *cb,
+                   void *arg);
+/* GET /system/logs/{service}/{job}?record: 200 with the whole job record as JSON. */
+void queue_job_get(struct queue *q, const char *service, const char *job, queue_reply_cb *cb,
+                   void *arg);
+/* DELETE /system/logs/{service}/{job}: 204; 404 unknown. DELETE /system/logs/{service}
+ * (job NULL): removes every job that ended, 204. */
+void queue_job_delete(struct queue *q, const char *service, const char *job, queue_reply_cb *cb,
+                      void *arg);
+/* GET /system/info's live part: 200 with {"workers": [{"id", "pools", "host", "pid",
+ * "concurrency", "running", "heartbeat_age_ms"}], "pools": {"<pool>": {"pending", "dead"}}}. */
+void queue_info(struct queue *q, queue_reply_cb *cb, void *arg);
+
+#endif
