@@ -12,8 +12,11 @@
 
 #include "gateway/h1.h"
 #include "gateway/log.h"
+#include "gateway/main_api.h"
 #include "gateway/main_settings.h"
 #include "gateway/xmalloc.h"
+#include "notify/notify.h"
+#include "queue/queue.h"
 #include "s3api/s3api.h"
 
 static struct log_ctx main_log = {.module = "main"};
@@ -22,6 +25,12 @@ struct daemon {
     struct event_base *base;
     struct h1_server *srv;
     struct s3_api *api;
+    struct notify_registry *reg;
+    struct notify_hook hook;
+    struct queue *queue;
+    struct fg_admin *admin;
+    struct h1_handler s3_handler;
+    struct h1_handler admin_handler;
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_hup;
@@ -74,6 +83,148 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         log_info(&main_log, "logs reopened");
 }
 
+/* ---- one port, two front ends: the admin API's paths, and S3 for everything else ---- */
+
+static const struct h1_handler *pick(struct daemon *d, struct h1_req *req)
+{
+    return fg_admin_owns(d->admin, req) ? &d->admin_handler : &d->s3_handler;
+}
+
+static void on_request(struct h1_req *req, void *arg)
+{
+    const struct h1_handler *h = pick(arg, req);
+    h->on_request(req, h->arg);
+}
+
+static void on_body(struct h1_req *req, struct evbuffer *data, void *arg)
+{
+    const struct h1_handler *h = pick(arg, req);
+    h->on_body(req, data, h->arg);
+}
+
+static void on_body_end(struct h1_req *req, void *arg)
+{
+    const struct h1_handler *h = pick(arg, req);
+    h->on_body_end(req, h->arg);
+}
+
+static void on_abort(struct h1_req *req, void *arg)
+{
+    const struct h1_handler *h = pick(arg, req);
+    h->on_abort(req, h->arg);
+}
+
+static const char *on_error_body(int status, const char *request_id, struct evbuffer *out,
+                                 void *arg)
+{
+    struct daemon *d = arg;
+    return d->s3_handler.error_body(status, request_id, out, d->s3_handler.arg);
+}
+
+/* ---- the relay's view of the store's outbox ---- */
+
+struct outbox_read {
+    queue_outbox_read_cb *cb;
+    void *cb_arg;
+};
+
+static void on_outbox_read(int err, const struct s3_outbox_rec *recs, size_t n, void *arg)
+{
+    struct outbox_read *r = arg;
+    struct queue_outbox_rec *out = xcalloc(n > 0 ? n : 1, sizeof(*out));
+    for (size_t i = 0; i < n; i++)
+        out[i] = (struct queue_outbox_rec){recs[i].id, recs[i].data, recs[i].len};
+    r->cb(err, out, n, r->cb_arg);
+    free(out);
+    free(r);
+}
+
+static void outbox_read(void *arg, uint64_t after_id, size_t max_n, size_t max_bytes,
+                        queue_outbox_read_cb *cb, void *cb_arg)
+{
+    struct outbox_read *r = xcalloc(1, sizeof(*r));
+    r->cb = cb;
+    r->cb_arg = cb_arg;
+    s3_outbox_read(arg, after_id, max_n, max_bytes, on_outbox_read, r);
+}
+
+static void outbox_remove(void *arg, const uint64_t *ids, size_t n)
+{
+    s3_outbox_remove(arg, ids, n, NULL, NULL);
+}
+
+static uint64_t outbox_count(void *arg)
+{
+    return s3_outbox_count(arg);
+}
+
+static void on_outbox(void *arg)
+{
+    queue_kick(arg);
+}
+
+static void publish_one(const struct notify_service *svc, void *arg)
+{
+    struct daemon *d = arg;
+    char *json = notify_registry_get_json(d->reg, svc->name, true);
+    if (json != NULL)
+        queue_publish_service(d->queue, svc->name, json);
+    free(json);
+}
+
+/* Services, the event hook, the relay and the admin API. 0 or -1 (logged). */
+static int wire_functions(struct daemon *d, struct fg_settings *s)
+{
+    char msg[256] = "";
+    size_t plen = strlen(s->s3.data_dir) + 32;
+    char *state = xmalloc(plen);
+    snprintf(state, plen, "%s/services.json", s->s3.data_dir);
+    d->reg = notify_registry_new(state, msg, sizeof(msg));
+    free(state);
+    if (d->reg == NULL) {
+        log_error(&main_log, "cannot load the services: %s", msg);
+        return -1;
+    }
+    int rc = notify_registry_add_config(d->reg, s->services, s->n_services, msg, sizeof(msg));
+    s->services = NULL;
+    s->n_services = 0;
+    if (rc != 0) {
+        log_error(&main_log, "services: %s", msg);
+        return -1;
+    }
+    d->hook = (struct notify_hook){.reg = d->reg, .region = s->s3.region};
+    s3_api_set_event_hook(d->api, notify_event_hook, &d->hook);
+    if (s->jobs.redis_url != NULL) {
+        struct queue_outbox ob = {
+            .read = outbox_read,
+            .remove = outbox_remove,
+            .count = outbox_count,
+            .arg = d->api,
+        };
+        d->queue = queue_new(d->base, &s->jobs, &ob, msg, sizeof(msg));
+        if (d->queue == NULL) {
+            log_error(&main_log, "redis: %s", msg);
+            return -1;
+        }
+        s3_api_on_outbox(d->api, on_outbox, d->queue);
+        notify_registry_each(d->reg, publish_one, d);
+        queue_kick(d->queue);
+    } else {
+        log_warn(&main_log, "no Redis configured (--redis): events wait in the outbox");
+    }
+    struct fg_admin_deps deps = {
+        .api = d->api,
+        .reg = d->reg,
+        .queue = d->queue,
+        .region = s->s3.region,
+        .domain = s->s3.domain,
+    };
+    d->admin = fg_admin_new(&deps);
+    fg_admin_handler(d->admin, &d->admin_handler);
+    log_info(&main_log, "%zu services", notify_registry_count(d->reg));
+    return 0;
+}
+
 static int write_pid_file(const char *path)
 {
     FILE *f = fopen(path, "w");
@@ -111,8 +262,19 @@ int main(int argc, char **argv)
         code = 1;
         goto out;
     }
-    struct h1_handler handler;
-    s3_api_handler(d.api, &handler);
+    if (wire_functions(&d, &s) != 0) {
+        code = 1;
+        goto out;
+    }
+    s3_api_handler(d.api, &d.s3_handler);
+    struct h1_handler handler = {
+        .on_request = on_request,
+        .on_body = on_body,
+        .on_body_end = on_body_end,
+        .on_abort = on_abort,
+        .error_body = d.s3_handler.error_body != NULL ? on_error_body : NULL,
+        .arg = &d,
+    };
     d.srv = h1_server_new(d.base, &s.limits, &handler);
     if (h1_server_listen(d.srv, s.listen) != 0) {
         code = 1;
@@ -133,7 +295,13 @@ int main(int argc, char **argv)
 
 out:
     h1_server_free(d.srv);
+    fg_admin_free(d.admin);
+    /* the store first: closing it finishes the relay's outbox reads, which call the queue */
     s3_api_free(d.api);
+    if (d.queue != NULL)
+        queue_free(d.queue);
+    if (d.reg != NULL)
+        notify_registry_free(d.reg);
     if (d.sig_term != NULL) {
         event_free(d.sig_term);
         event_free(d.sig_int);

@@ -18,6 +18,10 @@
  *   users: [{name, access_key, secret_key}] -> s3.users
  *   store: {max_object_size, inline_max_size, upload_max_age, disk_threads} -> s3.*
  *   auth: {sigv2, max_skew}       -> s3.sigv2, s3.max_skew_s
+ *   jobs: {retention, log_max, visibility_timeout, run_timeout, relay_batch, prefix} -> jobs
+ *   services: [{name, script, input, output, environment, pool, timeout, ...}] -> services
+ *                                    (a one-line `script` is a file relative to the config's
+ *                                    directory)
  *
  * error_log: stderr and access_log: stdout are stored as "-" (what log_open() takes): in YAML
  * an unquoted `error_log: -` is a list item, not the string "-".
@@ -137,6 +141,16 @@ static const struct conf_key settings_keys[] = {
      .offset = offsetof(struct fg_settings, limits),
      .sub = h1_limits_keys},
     {.type = CONF_INCLUDE, .offset = offsetof(struct fg_settings, s3), .sub = s3_config_keys},
+    {.name = "jobs",
+     .type = CONF_SECTION,
+     .offset = offsetof(struct fg_settings, jobs),
+     .sub = queue_config_keys},
+    {.name = "services",
+     .type = CONF_LIST,
+     .offset = offsetof(struct fg_settings, services),
+     .sub = notify_service_keys,
+     .elem_size = sizeof(struct notify_service),
+     CONF_COUNT(struct fg_settings, n_services)},
     CONF_KEY_END,
 };
 
@@ -257,6 +271,40 @@ static int validate(struct fg_settings *s, char *msg, size_t cap)
     return 0;
 }
 
+/* Reads the services' script files (relative to the config file's directory) and checks
+ * each service as a whole; mirrors `redis:` into the jobs settings. */
+static int resolve_services(struct fg_settings *s, char *msg, size_t cap)
+{
+    char *dir = NULL;
+    if (s->config_path != NULL) {
+        dir = xstrdup(s->config_path);
+        char *slash = strrchr(dir, '/');
+        if (slash != NULL)
+            slash[slash == dir ? 1 : 0] = '\0';
+        else
+            replace_string(&dir, ".");
+    }
+    int rc = 0;
+    char why[160];
+    for (size_t i = 0; i < s->n_services && rc == 0; i++) {
+        struct notify_service *svc = &s->services[i];
+        if (notify_service_resolve(svc, dir, why, sizeof(why)) != 0) {
+            snprintf(msg, cap, "service '%s': %s", svc->name != NULL ? svc->name : "?", why);
+            rc = -1;
+        }
+        for (size_t j = 0; j < i && rc == 0; j++) {
+            if (strcmp(s->services[j].name, svc->name) == 0) {
+                snprintf(msg, cap, "service '%s' is defined twice", svc->name);
+                rc = -1;
+            }
+        }
+    }
+    free(dir);
+    free(s->jobs.redis_url);
+    s->jobs.redis_url = s->redis_url != NULL ? xstrdup(s->redis_url) : NULL;
+    return rc;
+}
+
 /* Applies the command-line overrides collected in `ov` (pairs of key, value). */
 static int apply_overrides(struct fg_settings *s, const char **ov, size_t n_ov)
 {
@@ -356,7 +404,8 @@ int fg_settings_load(struct fg_settings *s, int argc, char **argv, int *exit_cod
         replace_string(&s->error_log, "-");
     if (strcmp(s->access_log, "stdout") == 0)
         replace_string(&s->access_log, "-");
-    if (add_env_user(&s->s3, msg, sizeof(msg)) != 0 || validate(s, msg, sizeof(msg)) != 0) {
+    if (add_env_user(&s->s3, msg, sizeof(msg)) != 0 || validate(s, msg, sizeof(msg)) != 0 ||
+        resolve_services(s, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "floodgate: %s\n", msg);
         goto out;
     }
@@ -380,7 +429,13 @@ void fg_settings_cleanup(struct fg_settings *s)
 {
     if (s == NULL)
         return;
+    for (size_t i = 0; i < s->n_services; i++) { /* not a table field */
+        free(s->services[i].script_text);
+        s->services[i].script_text = NULL;
+    }
     conf_free(settings_keys, s);
+    free(s->jobs.redis_url);
+    s->jobs.redis_url = NULL;
     free(s->config_path);
     s->config_path = NULL;
 }

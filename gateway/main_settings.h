@@ -8,6 +8,8 @@
 
 #include "gateway/h1.h"
 #include "gateway/log.h"
+#include "notify/notify.h"
+#include "queue/queue.h"
 #include "s3api/s3api.h"
 
 struct fg_settings {
@@ -21,9 +23,12 @@ struct fg_settings {
     struct h1_limits limits;   /* `limits:` */
     struct s3_config s3;       /* data_dir (default "./data"), region, domain, users, store:,
                                 * auth: */
-    char *redis_url;           /* `redis:`; NULL: none (kept for a later feature) */
-    char *config_path;         /* --config; NULL: none */
-    bool check_only;           /* --check-config */
+    char *redis_url;           /* `redis:` (--redis); NULL: none, events wait in the outbox */
+    struct queue_config jobs;  /* `jobs:` (queue/config.c); jobs.redis_url mirrors redis_url */
+    struct notify_service *services; /* `services:` (notify/service.c), scripts resolved */
+    size_t n_services;
+    char *config_path; /* --config; NULL: none */
+    bool check_only;   /* --check-config */
 };
 
 /* Fills `s` (which need not be initialised) from defaults, the file named by --config, the

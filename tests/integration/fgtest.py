@@ -26,6 +26,7 @@ fires when the *thread* that forked them exits.
 """
 
 import atexit
+import base64
 import binascii
 import contextlib
 import ctypes
@@ -54,6 +55,7 @@ NGINX = '/usr/sbin/nginx'
 S3CMD = '/usr/bin/s3cmd'
 RCLONE = '/usr/bin/rclone'
 REDIS = '/usr/bin/redis-server'
+REDIS_CLI = '/usr/bin/redis-cli'
 
 ACCESS_KEY = 'FGTESTAKIA0123456789'
 # '/' and '+' on purpose: clients and servers must not mangle them.
@@ -438,6 +440,40 @@ class Redis(Proc):
         if not wait_port(self.port, timeout, self.p):
             raise RuntimeError('redis-server did not start')
         return self
+
+    @property
+    def url(self):
+        return 'redis://127.0.0.1:%d' % self.port
+
+    def cli(self, *args, timeout=30):
+        """redis-cli with raw output; the reply's text, stripped."""
+        r = subprocess.run([REDIS_CLI, '-p', str(self.port), '--raw'] + [str(a) for a in args],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+        return r.stdout.decode('utf-8', 'replace').strip()
+
+
+def worker_bin():
+    b = os.environ.get('FG_BUILD')
+    return os.path.join(b, 'floodgate-worker') if b else None
+
+
+class Worker(Proc):
+    """A floodgate-worker joined to `pools` of a gateway, on a Redis."""
+
+    def __init__(self, run, redis, fg, name='worker', pools=('default',), concurrency=2,
+                 visibility='30s', args=(), access=ACCESS_KEY, secret=SECRET_KEY):
+        b = worker_bin()
+        if not b or not os.access(b, os.X_OK):
+            raise Skip('floodgate-worker binary not found (set FG_BUILD)')
+        argv = [b, '--redis', redis.url, '--endpoint', fg.endpoint, '--concurrency',
+                str(concurrency), '--visibility-timeout', visibility, '--id', name,
+                '--work-dir', run.tmp]
+        for p in pools:
+            argv += ['--pool', p]
+        e = run.base_env()
+        e['FLOODGATE_ACCESS_KEY'] = access
+        e['FLOODGATE_SECRET_KEY'] = secret
+        super().__init__(run, name, argv + list(args), env=e, cwd=run.tmp)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1011,6 +1047,30 @@ def request(port, method, target, headers=None, body=b'', host=None, timeout=30.
         return c.final_response(head=head or method == 'HEAD')
     finally:
         c.close()
+
+
+def admin(port, method, path, body=b'', auth=(ACCESS_KEY, SECRET_KEY), headers=None,
+          timeout=60.0):
+    """An admin API call with HTTP basic auth (auth None: none); the final Response."""
+    h = dict(headers or {})
+    if auth is not None:
+        h['authorization'] = 'Basic ' + base64.b64encode(
+            ('%s:%s' % auth).encode()).decode()
+    if isinstance(body, str):
+        body = body.encode()
+    return request(port, method, path, headers=h, body=body, timeout=timeout)
+
+
+def wait_for(fn, timeout=60.0, interval=0.1):
+    """Polls fn() until it returns a true value (returned) or `timeout` passes (None)."""
+    end = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() > end:
+            return None
+        time.sleep(interval)
 
 
 def signed(port, method, bucket=None, key=None, query=(), headers=None, body=b'',

@@ -1,0 +1,391 @@
+/* The relay against a real redis-server: records of an in-memory outbox become job records,
+ * index entries and stream entries, in order, once; bad records are dropped; a Redis killed
+ * and restarted on the same port is reconnected to and the backlog drains; and the rate. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "gateway/xmalloc.h"
+#include "queue/queue.h"
+#include "tests/unit/queue/redis_fixture.h"
+#include "tests/unit/tap.h"
+
+/* ---- an outbox in memory, answering reads from the loop like the store does ---- */
+
+struct rec {
+    uint64_t id;
+    char *data;
+    size_t len;
+    bool removed;
+};
+
+static struct {
+    struct rec *recs;
+    size_t n, cap;
+    uint64_t next_id;
+    size_t n_removed;
+    size_t n_reads;
+} fake;
+
+static struct event_base *base;
+
+static void fake_add(const char *json)
+{
+    if (fake.n == fake.cap) {
+        fake.cap = fake.cap ? fake.cap * 2 : 1024;
+        fake.recs = xrealloc(fake.recs, fake.cap * sizeof(*fake.recs));
+    }
+    fake.recs[fake.n++] =
+        (struct rec){.id = ++fake.next_id, .data = xstrdup(json), .len = strlen(json)};
+}
+
+static void fake_add_job(const char *id, const char *service, const char *pool)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf),
+             "{\"kind\":\"job\",\"id\":\"%s\",\"service\":\"%s\",\"pool\":\"%s\","
+             "\"bucket\":\"in\",\"key\":\"photos/%s.jpg\",\"event\":\"{\\\"Records\\\":[]}\","
+             "\"max_attempts\":\"3\",\"rev\":\"1\",\"created_ms\":\"1700000000000\"}",
+             id, service, pool, id);
+    fake_add(buf);
+}
+
+static void fake_reset(void)
+{
+    for (size_t i = 0; i < fake.n; i++)
+        free(fake.recs[i].data);
+    free(fake.recs);
+    memset(&fake, 0, sizeof(fake));
+}
+
+static size_t fake_left(void)
+{
+    return fake.n - fake.n_removed;
+}
+
+struct pending_read {
+    uint64_t after;
+    size_t max_n;
+    queue_outbox_read_cb *cb;
+    void *cb_arg;
+};
+
+static void on_fake_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct pending_read *r = arg;
+    (void)fd;
+    (void)what;
+    /* binary search for the first id after r->after */
+    size_t lo = 0, hi = fake.n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (fake.recs[mid].id <= r->after)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    struct queue_outbox_rec *out = xcalloc(r->max_n + 1, sizeof(*out));
+    size_t n = 0;
+    for (size_t i = lo; i < fake.n && n < r->max_n; i++)
+        if (!fake.recs[i].removed)
+            out[n++] =
+                (struct queue_outbox_rec){fake.recs[i].id, fake.recs[i].data, fake.recs[i].len};
+    r->cb(0, out, n, r->cb_arg);
+    free(out);
+    free(r);
+}
+
+static void fake_read(void *arg, uint64_t after_id, size_t max_n, size_t max_bytes,
+                      queue_outbox_read_cb *cb, void *cb_arg)
+{
+    (void)arg;
+    (void)max_bytes;
+    struct pending_read *r = xmalloc(sizeof(*r));
+    *r = (struct pending_read){after_id, max_n, cb, cb_arg};
+    fake.n_reads++;
+    struct timeval zero = {0, 0};
+    event_base_once(base, -1, EV_TIMEOUT, on_fake_read, r, &zero);
+}
+
+static void fake_remove(void *arg, const uint64_t *ids, size_t n)
+{
+    (void)arg;
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < fake.n; i++) /* small tests; the rate test removes in order */
+            if (fake.recs[i].id == ids[k]) {
+                if (!fake.recs[i].removed)
+                    fake.n_removed++;
+                fake.recs[i].removed = true;
+                break;
+            }
+}
+
+static void fake_remove_fast(void *arg, const uint64_t *ids, size_t n)
+{
+    (void)arg;
+    /* ids are ascending and the array is in id order: search from the first */
+    size_t lo = 0, hi = fake.n;
+    while (n > 0 && lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (fake.recs[mid].id < ids[0])
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t k = 0, i = lo; k < n && i < fake.n; i++)
+        if (fake.recs[i].id == ids[k]) {
+            if (!fake.recs[i].removed)
+                fake.n_removed++;
+            fake.recs[i].removed = true;
+            k++;
+        }
+}
+
+static uint64_t fake_count(void *arg)
+{
+    (void)arg;
+    return fake_left();
+}
+
+static struct queue *open_queue(unsigned batch, bool fast_remove)
+{
+    struct queue_config cfg = {
+        .redis_url = rfx.url,
+        .prefix = "fg:",
+        .job_ttl_s = 3600,
+        .log_max_bytes = 1 << 20,
+        .visibility_ms = 30000,
+        .run_timeout_ms = 5000,
+        .relay_batch = batch,
+    };
+    struct queue_outbox ob = {
+        .read = fake_read,
+        .remove = fast_remove ? fake_remove_fast : fake_remove,
+        .count = fake_count,
+    };
+    char msg[128] = "";
+    struct queue *q = queue_new(base, &cfg, &ob, msg, sizeof(msg));
+    ok(q != NULL, "queue_new");
+    return q;
+}
+
+static bool drained(void *arg)
+{
+    (void)arg;
+    return fake_left() == 0;
+}
+
+static bool connected(void *arg)
+{
+    struct queue_stats st;
+    queue_get_stats(arg, &st);
+    return st.connected;
+}
+
+/* ---- tests ---- */
+
+static void test_relay_enqueues_records_in_order(void)
+{
+    rfx_do("FLUSHALL");
+    fake_reset();
+    struct queue *q = open_queue(64, false);
+    for (int i = 0; i < 300; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "job-%04d", i);
+        fake_add_job(id, "thumbs", "edge");
+    }
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 10000), "the outbox drains");
+    is_int(rfx_int("XLEN fg:inv:edge"), 300, "300 stream entries");
+    is_int(rfx_int("ZCARD fg:jobs:thumbs"), 300, "300 index entries");
+    is_str(rfx_str("HGET fg:job:job-0007 status"), "pending", "record pending");
+    is_str(rfx_str("HGET fg:job:job-0007 attempts"), "0", "no attempts yet");
+    is_str(rfx_str("HGET fg:job:job-0007 key"), "photos/job-0007.jpg", "key field");
+    is_str(rfx_str("HGET fg:job:job-0007 event"), "{\"Records\":[]}", "event field");
+    is_str(rfx_str("HGET fg:job:job-0007 created_ms"), "1700000000000", "created_ms field");
+    is_int(rfx_int("HEXISTS fg:job:job-0007 kind"), 0, "kind is not stored");
+    ok(rfx_int("TTL fg:seen:job-0007") > 0, "dedupe key with a TTL");
+
+    redisReply *r = rfx_cmd("XRANGE fg:inv:edge - +");
+    bool in_order = r != NULL && r->elements == 300;
+    for (size_t i = 0; in_order && i < r->elements; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "job-%04zu", i);
+        const redisReply *fields = r->element[i]->element[1];
+        in_order = fields->elements == 2 && strcmp(fields->element[1]->str, want) == 0;
+    }
+    ok(in_order, "stream entries in outbox order");
+    freeReplyObject(r);
+
+    struct queue_stats st;
+    queue_get_stats(q, &st);
+    ok(st.configured && st.connected, "stats: configured and connected");
+    is_int(st.relayed, 300, "stats: 300 relayed");
+    is_int(st.backlog, 0, "stats: no backlog");
+    queue_free(q);
+}
+
+static void test_relay_dedupes_records_sent_twice(void)
+{
+    rfx_do("FLUSHALL");
+    fake_reset();
+    struct queue *q = open_queue(16, false);
+    for (int i = 0; i < 40; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "dup-%d", i);
+        fake_add_job(id, "svc", "p1");
+    }
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "first pass drains");
+    /* the same records again, as after a crash between Redis' reply and the removal */
+    for (int i = 0; i < 40; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "dup-%d", i);
+        fake_add_job(id, "svc", "p1");
+    }
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "second pass drains");
+    is_int(rfx_int("XLEN fg:inv:p1"), 40, "each job enqueued once");
+    is_int(rfx_int("ZCARD fg:jobs:svc"), 40, "indexed once");
+    queue_free(q);
+}
+
+static void test_relay_drops_bad_records(void)
+{
+    rfx_do("FLUSHALL");
+    fake_reset();
+    struct queue *q = open_queue(8, false);
+    fake_add_job("good-1", "svc", "p2");
+    fake_add("{not json");
+    fake_add("{\"kind\":\"webhook\",\"id\":\"x\",\"service\":\"s\",\"pool\":\"p2\"}");
+    fake_add("{\"kind\":\"job\",\"id\":\"no-pool\",\"service\":\"s\"}");
+    fake_add("[1,2,3]");
+    fake_add("{\"kind\":\"job\",\"id\":\"good-2\",\"service\":\"svc\",\"pool\":\"p2\","
+             "\"max_attempts\":3,\"created_ms\":\"1700000000001\"}");
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "every record leaves the outbox");
+    is_int(rfx_int("XLEN fg:inv:p2"), 2, "only the two job records enqueued");
+    is_str(rfx_str("HGET fg:job:good-2 max_attempts"), "3", "a number member kept as text");
+    is_int(rfx_int("EXISTS fg:job:x"), 0, "unknown kind not enqueued");
+    queue_free(q);
+}
+
+static void test_relay_resumes_after_redis_restart(void)
+{
+    rfx_do("FLUSHALL");
+    fake_reset();
+    struct queue *q = open_queue(32, false);
+    ok(rfx_run_until(base, connected, q, 5000), "connected");
+    rfx_kill();
+    for (int i = 0; i < 100; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "late-%d", i);
+        fake_add_job(id, "svc", "p3");
+    }
+    queue_kick(q);
+    rfx_run_for(base, 800); /* a few failed attempts, with backoff */
+    is_int(fake_left(), 100, "nothing removed while Redis is down");
+    struct queue_stats st;
+    queue_get_stats(q, &st);
+    ok(!st.connected, "stats: not connected");
+    ok(st.last_error[0] != '\0', "stats: the last error is kept");
+    is_int(st.backlog, 100, "stats: backlog 100");
+    ok(rfx_restart(), "redis restarted on the same port");
+    ok(rfx_run_until(base, drained, NULL, 10000), "the backlog drains after the restart");
+    is_int(rfx_int("XLEN fg:inv:p3"), 100, "every record enqueued");
+    queue_get_stats(q, &st);
+    ok(st.reconnects > 0, "stats: reconnects counted");
+    ok(st.connected, "stats: connected again");
+    queue_free(q);
+}
+
+static void test_relay_falls_back_to_eval_after_script_flush(void)
+{
+    rfx_do("FLUSHALL");
+    fake_reset();
+    struct queue *q = open_queue(16, false);
+    ok(rfx_run_until(base, connected, q, 5000), "connected");
+    rfx_do("SCRIPT FLUSH"); /* as a restart would, without dropping the connection */
+    for (int i = 0; i < 20; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "flush-%d", i);
+        fake_add_job(id, "svc", "p4");
+    }
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "drains after NOSCRIPT");
+    is_int(rfx_int("XLEN fg:inv:p4"), 20, "every record enqueued through EVAL");
+    queue_free(q);
+}
+
+static void test_relay_selects_the_database_of_the_url(void)
+{
+    rfx_do("FLUSHALL");
+    fake_reset();
+    char url[80];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3", rfx.port);
+    struct queue_config cfg = {.redis_url = url, .prefix = "x:", .relay_batch = 8};
+    struct queue_outbox ob = {.read = fake_read, .remove = fake_remove, .count = fake_count};
+    char msg[128] = "";
+    struct queue *q = queue_new(base, &cfg, &ob, msg, sizeof(msg));
+    fake_add_job("db3-job", "svc", "p5");
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "drains");
+    is_int(rfx_int("EXISTS x:job:db3-job"), 0, "not in db 0");
+    redisContext *c = rfx_connect();
+    redisReply *r = redisCommand(c, "SELECT 3");
+    freeReplyObject(r);
+    r = redisCommand(c, "XLEN x:inv:p5");
+    is_int(r != NULL ? r->integer : -1, 1, "in db 3, with the configured prefix");
+    freeReplyObject(r);
+    redisFree(c);
+    queue_free(q);
+
+    cfg.redis_url = "http://nope";
+    ok(queue_new(base, &cfg, &ob, msg, sizeof(msg)) == NULL, "a bad URL is refused");
+    ok(msg[0] != '\0', "with a message");
+}
+
+static void test_relay_rate(void)
+{
+    rfx_do("FLUSHALL");
+    fake_reset();
+    const int n = 50000;
+    for (int i = 0; i < n; i++) {
+        char id[40];
+        snprintf(id, sizeof(id), "rate-%d", i);
+        fake_add_job(id, "bench", "edge");
+    }
+    struct queue *q = open_queue(256, true);
+    ok(rfx_run_until(base, connected, q, 5000), "connected");
+    long long t0 = rfx_now_ms();
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 60000), "50000 records drain");
+    long long ms = rfx_now_ms() - t0;
+    printf("# relay rate: %d records in %lld ms = %.0f records/s (batch 256)\n", n, ms,
+           ms > 0 ? n * 1000.0 / (double)ms : 0.0);
+    is_int(rfx_int("XLEN fg:inv:edge"), n, "every record enqueued");
+    queue_free(q);
+}
+
+int main(void)
+{
+    if (!rfx_available() || !rfx_start()) {
+        printf("1..0 # SKIP redis-server not available\n");
+        return 0;
+    }
+    base = event_base_new();
+    subtest(test_relay_enqueues_records_in_order);
+    subtest(test_relay_dedupes_records_sent_twice);
+    subtest(test_relay_drops_bad_records);
+    subtest(test_relay_resumes_after_redis_restart);
+    subtest(test_relay_falls_back_to_eval_after_script_flush);
+    subtest(test_relay_selects_the_database_of_the_url);
+    subtest(test_relay_rate);
+    fake_reset();
+    event_base_free(base);
+    rfx_stop();
+    return done_testing();
+}
