@@ -255,8 +255,11 @@ void conf_defaults(const struct conf_key *table, void *base_)
         case CONF_LIST:
         case CONF_STRING_LIST:
         case CONF_STRING_MAP:
+        case CONF_SECTION_MAP:
             set_ptr(field, NULL);
             set_count(base, k, 0);
+            break;
+        case CONF_ANY_MAP:
             break;
         default:
             table_bug(k, "unknown type");
@@ -287,6 +290,18 @@ static void free_list(const struct conf_key *k, char *items, size_t n)
     free(items);
 }
 
+/* The key field may also be one of `sub`'s: conf_free() then frees and clears it first. */
+static void free_section_map(const struct conf_key *k, char *items, size_t n)
+{
+    for (size_t i = 0; items != NULL && i < n; i++) {
+        char *elem = items + i * k->elem_size;
+        conf_free(k->sub, elem);
+        free(get_ptr(elem + k->key_offset));
+        set_ptr(elem + k->key_offset, NULL);
+    }
+    free(items);
+}
+
 void conf_free(const struct conf_key *table, void *base_)
 {
     char *base = base_;
@@ -307,6 +322,11 @@ void conf_free(const struct conf_key *table, void *base_)
             break;
         case CONF_LIST:
             free_list(k, get_ptr(field), get_count(base, k));
+            set_ptr(field, NULL);
+            set_count(base, k, 0);
+            break;
+        case CONF_SECTION_MAP:
+            free_section_map(k, get_ptr(field), get_count(base, k));
             set_ptr(field, NULL);
             set_count(base, k, 0);
             break;
@@ -505,6 +525,87 @@ static int apply_list(const struct conf_key *k, char *base, const struct conf_no
     return 0;
 }
 
+/* The mappings of a section map: `val` itself, or the items of a list of mappings. Checks
+ * each is a mapping without a repeated key and counts their entries. */
+static int section_map_maps(const struct conf_node *val, const char *path,
+                            const struct conf_node **maps, size_t *n_maps, size_t *n_entries,
+                            struct conf_error *err)
+{
+    bool is_seq = val->kind == CONF_NODE_SEQ;
+
+    *maps = is_seq ? val->items : val;
+    *n_maps = is_seq ? val->n_items : 1;
+    *n_entries = 0;
+    for (size_t m = 0; m < *n_maps; m++) {
+        const struct conf_node *map = &(*maps)[m];
+        char map_path[PATH_CAP];
+
+        if (is_seq)
+            snprintf(map_path, sizeof(map_path), "%s[%zu]", path, m);
+        else
+            snprintf(map_path, sizeof(map_path), "%s", path);
+        if (map->kind != CONF_NODE_MAP) {
+            conf_error_set(err, map->line, "'%s' must be a mapping, not %s", map_path,
+                           kind_name(map));
+            return -1;
+        }
+        if (check_map_unique(map, map_path, err) != 0)
+            return -1;
+        *n_entries += map->n_items / 2;
+    }
+    return 0;
+}
+
+static int apply_section_map(const struct conf_key *k, char *base, const struct conf_node *val,
+                             const char *path, struct conf_error *err)
+{
+    const struct conf_node *maps;
+    size_t n_maps, n, done = 0;
+    char *items;
+
+    if (k->elem_size == 0 || k->sub == NULL)
+        table_bug(k, "section map needs sub and elem_size");
+    if (section_map_maps(val, path, &maps, &n_maps, &n, err) != 0)
+        return -1;
+    items = conf_xcalloc(n > 0 ? n : 1, k->elem_size);
+    for (size_t m = 0; m < n_maps; m++) {
+        const struct conf_node *map = &maps[m];
+
+        for (size_t i = 0; i + 1 < map->n_items; i += 2, done++) {
+            const struct conf_node *key = &map->items[i], *item = &map->items[i + 1];
+            char *elem = items + done * k->elem_size;
+            char elem_path[PATH_CAP];
+
+            if (val->kind == CONF_NODE_SEQ)
+                snprintf(elem_path, sizeof(elem_path), "%s[%zu].%.40s", path, m, key->value);
+            else
+                snprintf(elem_path, sizeof(elem_path), "%s.%.40s", path, key->value);
+            if (item->kind != CONF_NODE_MAP) {
+                conf_error_set(err, item->line, "'%s' must be a mapping, not %s", elem_path,
+                               kind_name(item));
+                goto fail;
+            }
+            conf_defaults(k->sub, elem);
+            if (apply_map(k->sub, elem, item, elem_path, err) != 0)
+                goto fail;
+            /* the key wins over a field it shares with `sub` (an FDL's cluster key over the
+             * service's cluster_id, as oscar-cli has it) */
+            free(get_ptr(elem + k->key_offset));
+            set_ptr(elem + k->key_offset, conf_xstrdup(key->value));
+        }
+    }
+    free_section_map(k, get_ptr(base + k->offset), get_count(base, k));
+    set_ptr(base + k->offset, n > 0 ? items : NULL);
+    if (n == 0)
+        free(items);
+    set_count(base, k, n);
+    return 0;
+
+fail:
+    free_section_map(k, items, n); /* the rest are zeroed: nothing to free */
+    return -1;
+}
+
 /* Sets key `k` of the struct at `base` from `val`. */
 static int apply_value(const struct conf_key *k, char *base, const struct conf_node *val,
                        const char *path, struct conf_error *err)
@@ -575,6 +676,25 @@ static int apply_value(const struct conf_key *k, char *base, const struct conf_n
         }
         if (apply_string_map(k, base, val, path, err) != 0)
             return -1;
+        break;
+    case CONF_SECTION_MAP:
+        if (val->kind == CONF_NODE_SCALAR && val->is_null) {
+            static const struct conf_node empty = {.kind = CONF_NODE_MAP};
+            val = &empty;
+        }
+        if (val->kind == CONF_NODE_SCALAR) {
+            conf_error_set(err, val->line, "'%s' must be a mapping or a list of mappings, not %s",
+                           path, kind_name(val));
+            return -1;
+        }
+        if (apply_section_map(k, base, val, path, err) != 0)
+            return -1;
+        break;
+    case CONF_ANY_MAP:
+        if (val->kind != CONF_NODE_MAP && !(val->kind == CONF_NODE_SCALAR && val->is_null)) {
+            conf_error_set(err, val->line, "'%s' must be a mapping, not %s", path, kind_name(val));
+            return -1;
+        }
         break;
     default:
         table_bug(k, "unknown type");
@@ -707,7 +827,7 @@ int conf_set(const struct conf_key *table, void *base_, const char *path, const 
             continue;
         }
         if (k->type == CONF_SECTION || k->type == CONF_LIST || k->type == CONF_STRING_LIST ||
-            k->type == CONF_STRING_MAP) {
+            k->type == CONF_STRING_MAP || k->type == CONF_SECTION_MAP || k->type == CONF_ANY_MAP) {
             conf_error_set(err, 0, "'%.60s' cannot be set from a single value", path);
             return -1;
         }

@@ -97,6 +97,15 @@ enum conf_type {
     CONF_INCLUDE,      /* no key of its own: the keys of `sub` appear at this level and
                         * describe the struct at `offset` (lets a module's table be embedded
                         * in a parent without a nesting level) */
+    CONF_SECTION_MAP,  /* mapping of any keys to mappings described by `sub`, or a list of such
+                        * mappings whose entries are concatenated (OSCAR FDL's
+                        * `oscar: [{cluster-a: {...}}, {cluster-a: {...}}]`: a key repeats
+                        * across items, not within one): pointer at `offset` to an array of
+                        * `elem_size` structs in document order, size_t count at count_offset;
+                        * each element's key (heap) in the char * at key_offset of the element,
+                        * written after the element's own keys, so it wins over them */
+    CONF_ANY_MAP,      /* a mapping (or null) whose content is not read: no field, `offset`
+                        * unused. For sections another program reads (FDL's storage_providers) */
 };
 
 enum conf_flag {
@@ -125,10 +134,12 @@ struct conf_key {
     const char *dflt;           /* default in config syntax; NULL: NULL, 0, false, empty */
     long long min, max;         /* inclusive bounds, in the stored unit; both 0: only the
                                  * field's own range applies */
-    const struct conf_key *sub; /* CONF_SECTION, CONF_LIST, CONF_INCLUDE */
-    size_t elem_size;           /* CONF_LIST: sizeof one element */
-    size_t count_offset;        /* CONF_LIST, CONF_STRING_LIST, CONF_STRING_MAP: a size_t
-                                 * element count */
+    const struct conf_key *sub; /* CONF_SECTION, CONF_LIST, CONF_INCLUDE, CONF_SECTION_MAP */
+    size_t elem_size;           /* CONF_LIST, CONF_SECTION_MAP: sizeof one element */
+    size_t count_offset;        /* CONF_LIST, CONF_STRING_LIST, CONF_STRING_MAP,
+                                 * CONF_SECTION_MAP: a size_t element count */
+    size_t key_offset;          /* CONF_SECTION_MAP: a char * in each element (always written;
+                                 * it may be a field of `sub`) */
     unsigned flags;             /* enum conf_flag */
     conf_check_cb *check;       /* optional */
     const char *help;           /* optional one-line description */
@@ -142,6 +153,8 @@ struct conf_key {
 #define CONF_FIELD(type, member)                                                                   \
     .offset = offsetof(type, member), .width = sizeof(((type *)0)->member)
 #define CONF_COUNT(type, member) .count_offset = offsetof(type, member)
+/* CONF_SECTION_MAP: the member of the element struct that gets the element's key. */
+#define CONF_KEY_FIELD(type, member) .key_offset = offsetof(type, member)
 
 /* Writes every key's default into `base`, recursing into sections and includes; lists become
  * empty. Owned fields are overwritten, not freed: `base` must hold none (zeroed, or after
@@ -164,7 +177,7 @@ int conf_load_file(const struct conf_key *table, void *base, const char *path,
 
 /* Sets one scalar key from text, as a document would (conversion, limits, check hook), e.g.
  * for a command-line override. `path` is dotted through sections ("limits.header_timeout");
- * included keys are found by their own names. Lists cannot be set this way. 0, or -1 with
+ * included keys are found by their own names. Lists and maps cannot be set this way. 0, or -1 with
  * `err` (line 0). */
 int conf_set(const struct conf_key *table, void *base, const char *path, const char *value,
              struct conf_error *err);

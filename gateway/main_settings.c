@@ -1,6 +1,7 @@
 /* The daemon's settings: one conf/ table composed of the modules' tables, the command line,
  * and environment credentials. Precedence: table defaults < config file < command line; the
- * environment only adds a user. Starting the daemon with them is main.c's job.
+ * environment only adds a user; --services files only add services. Starting the daemon with
+ * them is main.c's job.
  *
  * YAML shape (every key optional; examples/floodgate.yaml documents each one):
  *
@@ -22,6 +23,15 @@
  *   services: [{name, script, input, output, environment, pool, timeout, ...}] -> services
  *                                    (a one-line `script` is a file relative to the config's
  *                                    directory)
+ *   functions: {oscar: [{<cluster-id>: {service}}, ...]} -> services (after services:;
+ *                                    notify_fdl_keys: an OSCAR FDL file's shape, cluster_id
+ *                                    = the key)
+ *   storage_providers: {...}, clusters: {...} -> nothing (FDL keys; must be mappings)
+ *
+ * `floodgate --services FILE` (repeatable) reads services:, functions:, storage_providers:
+ * and clusters: (and nothing else) from another file, such as an unchanged OSCAR FDL file; its
+ * scripts are relative to that file's directory. Service names are unique across all files;
+ * errors name the file and the line.
  *
  * error_log: stderr and access_log: stdout are stored as "-" (what log_open() takes): in YAML
  * an unquoted `error_log: -` is a list item, not the string "-".
@@ -105,6 +115,18 @@ static int check_log_level(const void *base, const struct conf_key *key, char *m
     return -1;
 }
 
+/* The keys that define services: in the config file, and all a --services file may hold. */
+static const struct conf_key services_file_keys[] = {
+    {.name = "services",
+     .type = CONF_LIST,
+     .offset = offsetof(struct fg_settings, services),
+     .sub = notify_service_keys,
+     .elem_size = sizeof(struct notify_service),
+     CONF_COUNT(struct fg_settings, n_services)},
+    {.type = CONF_INCLUDE, .offset = offsetof(struct fg_settings, fdl), .sub = notify_fdl_keys},
+    CONF_KEY_END,
+};
+
 static const struct conf_key settings_keys[] = {
     {.name = "listen",
      .type = CONF_STRING,
@@ -145,17 +167,12 @@ static const struct conf_key settings_keys[] = {
      .type = CONF_SECTION,
      .offset = offsetof(struct fg_settings, jobs),
      .sub = queue_config_keys},
-    {.name = "services",
-     .type = CONF_LIST,
-     .offset = offsetof(struct fg_settings, services),
-     .sub = notify_service_keys,
-     .elem_size = sizeof(struct notify_service),
-     CONF_COUNT(struct fg_settings, n_services)},
+    {.type = CONF_INCLUDE, .offset = 0, .sub = services_file_keys},
     CONF_KEY_END,
 };
 
 /* Options that set a key; their getopt values index this table from OPT_KEY. */
-enum { OPT_KEY = 256 };
+enum { OPT_SERVICES = 1, OPT_KEY = 256 };
 static const struct {
     const char *option;
     const char *key;
@@ -168,6 +185,7 @@ static const struct {
 
 static const struct option long_options[] = {
     {"config", required_argument, NULL, 'c'},
+    {"services", required_argument, NULL, OPT_SERVICES},
     {"check-config", no_argument, NULL, 't'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -188,6 +206,9 @@ void fg_settings_usage(FILE *out)
           "An S3-compatible gateway.\n"
           "\n"
           "  -c, --config FILE      read settings from a YAML file\n"
+          "      --services FILE    also read services from FILE: its services:, or an\n"
+          "                         OSCAR FDL file (functions: oscar: ...) as it is; scripts\n"
+          "                         are relative to FILE's directory (repeatable)\n"
           "  -t, --check-config     load and check the settings, print \"configuration OK\"\n"
           "                         and exit\n"
           "      --listen ADDR      listen on address:port, [v6-address]:port or :port\n"
@@ -271,38 +292,179 @@ static int validate(struct fg_settings *s, char *msg, size_t cap)
     return 0;
 }
 
-/* Reads the services' script files (relative to the config file's directory) and checks
- * each service as a whole; mirrors `redis:` into the jobs settings. */
-static int resolve_services(struct fg_settings *s, char *msg, size_t cap)
+/* Where each service of fg_settings.services was defined, for messages. */
+struct origin {
+    const char *file; /* borrowed: the command line's or config_path */
+    int line;
+};
+
+/* The directory `path` is relative to: "a/b.yaml" -> "a", "b.yaml" -> ".", "/b.yaml" -> "/". */
+static char *dir_of(const char *path)
 {
-    char *dir = NULL;
-    if (s->config_path != NULL) {
-        dir = xstrdup(s->config_path);
-        char *slash = strrchr(dir, '/');
-        if (slash != NULL)
-            slash[slash == dir ? 1 : 0] = '\0';
-        else
-            replace_string(&dir, ".");
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+
+    if (slash == NULL) {
+        free(dir);
+        return xstrdup(".");
     }
-    int rc = 0;
+    slash[slash == dir ? 1 : 0] = '\0';
+    return dir;
+}
+
+static const struct conf_node *map_get(const struct conf_node *map, const char *name)
+{
+    if (map == NULL || map->kind != CONF_NODE_MAP)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->n_items; i += 2) {
+        if (strcmp(map->items[i].value, name) == 0)
+            return &map->items[i + 1];
+    }
+    return NULL;
+}
+
+/* The mappings of the services a document defines, in the order conf/ stored them (services:
+ * items, then functions.oscar's entries: conf/ concatenates a list of mappings). Writes at
+ * most `cap`; returns how many there are. */
+static size_t service_nodes(const struct conf_node *root, const struct conf_node **out, size_t cap)
+{
+    const struct conf_node *list = map_get(root, "services");
+    const struct conf_node *oscar = map_get(map_get(root, "functions"), "oscar");
+    size_t n = 0;
+
+    for (size_t i = 0; list != NULL && list->kind == CONF_NODE_SEQ && i < list->n_items; i++, n++) {
+        if (n < cap)
+            out[n] = &list->items[i];
+    }
+    if (oscar == NULL || oscar->kind == CONF_NODE_SCALAR)
+        return n;
+    bool is_seq = oscar->kind == CONF_NODE_SEQ;
+    const struct conf_node *maps = is_seq ? oscar->items : oscar;
+    size_t n_maps = is_seq ? oscar->n_items : 1;
+    for (size_t m = 0; m < n_maps; m++) {
+        for (size_t i = 1; i < maps[m].n_items; i += 2, n++) {
+            if (n < cap)
+                out[n] = &maps[m].items[i];
+        }
+    }
+    return n;
+}
+
+/* The line that names a service: its `name:`, else where its mapping starts. */
+static int service_line(const struct conf_node *svc)
+{
+    const struct conf_node *name = map_get(svc, "name");
+
+    return name != NULL ? name->line : svc->line;
+}
+
+static void append_services(struct fg_settings *s, struct notify_service *svcs, size_t n)
+{
+    if (n > 0)
+        memcpy(&s->services[s->n_services], svcs, n * sizeof(*svcs));
+    s->n_services += n;
+    free(svcs); /* the array only: its elements now belong to s */
+}
+
+/* Takes over the services `file` (parsed as `root`) defined, `svcs` (its services:) and
+ * `fdl` (its functions.oscar), appends them to s->services, then reads their scripts (relative
+ * to the file's directory) and checks each, names unique across every file. 0, or -1 with the
+ * error printed. */
+static int adopt_services(struct fg_settings *s, struct origin **origins,
+                          struct notify_service *svcs, size_t n_svcs, struct notify_fdl fdl,
+                          const char *file, const struct conf_node *root)
+{
+    size_t first = s->n_services;
+    size_t n_new = n_svcs + fdl.n_services;
+    const struct conf_node **nodes = xcalloc(n_new > 0 ? n_new : 1, sizeof(*nodes));
+    char *dir = dir_of(file);
     char why[160];
-    for (size_t i = 0; i < s->n_services && rc == 0; i++) {
+    int rc = 0;
+
+    size_t n_nodes = service_nodes(root, nodes, n_new);
+
+    ASSERT(n_nodes == n_new); /* conf_apply() accepted root: the shapes are as expected */
+    s->services = xrealloc(s->services, (first + n_new) * sizeof(*s->services));
+    *origins = xrealloc(*origins, (first + n_new) * sizeof(**origins));
+    append_services(s, svcs, n_svcs);
+    append_services(s, fdl.services, fdl.n_services);
+    for (size_t i = first; i < s->n_services && rc == 0; i++) {
         struct notify_service *svc = &s->services[i];
+        struct origin *o = &(*origins)[i];
+
+        *o = (struct origin){.file = file, .line = service_line(nodes[i - first])};
         if (notify_service_resolve(svc, dir, why, sizeof(why)) != 0) {
-            snprintf(msg, cap, "service '%s': %s", svc->name != NULL ? svc->name : "?", why);
+            fprintf(stderr, "floodgate: %s: line %d: service '%.63s': %s\n", file, o->line,
+                    svc->name != NULL ? svc->name : "?", why);
             rc = -1;
         }
         for (size_t j = 0; j < i && rc == 0; j++) {
-            if (strcmp(s->services[j].name, svc->name) == 0) {
-                snprintf(msg, cap, "service '%s' is defined twice", svc->name);
-                rc = -1;
-            }
+            const struct origin *first_o = &(*origins)[j];
+            if (strcmp(s->services[j].name, svc->name) != 0)
+                continue;
+            if (first_o->file == file)
+                fprintf(stderr,
+                        "floodgate: %s: line %d: service '%s' is defined twice (first on "
+                        "line %d)\n",
+                        file, o->line, svc->name, first_o->line);
+            else
+                fprintf(stderr,
+                        "floodgate: %s: line %d: service '%s' is defined twice (first in %s, "
+                        "line %d)\n",
+                        file, o->line, svc->name, first_o->file, first_o->line);
+            rc = -1;
         }
     }
     free(dir);
-    free(s->jobs.redis_url);
-    s->jobs.redis_url = s->redis_url != NULL ? xstrdup(s->redis_url) : NULL;
+    free(nodes);
     return rc;
+}
+
+/* Applies `file` to `into` through `table` (settings_keys into s for the config file;
+ * services_file_keys into a scratch struct for a --services file), then adopts the services
+ * it defined into s. 0, or -1 with the error printed. */
+static int load_file(struct fg_settings *s, struct origin **origins, const struct conf_key *table,
+                     struct fg_settings *into, const char *file)
+{
+    struct conf_error err;
+    struct conf_node *root = conf_parse_file(file, &err);
+    struct notify_service *svcs;
+    size_t n_svcs;
+    struct notify_fdl fdl;
+    int rc;
+
+    if (root == NULL || conf_apply(table, into, root, &err) != 0) {
+        print_conf_error(file, &err);
+        conf_node_free(root);
+        return -1;
+    }
+    /* detach first: `into` may be s, whose services adopt_services() appends to */
+    svcs = into->services;
+    n_svcs = into->n_services;
+    fdl = into->fdl;
+    into->services = NULL;
+    into->n_services = 0;
+    memset(&into->fdl, 0, sizeof(into->fdl));
+    rc = adopt_services(s, origins, svcs, n_svcs, fdl, file, root);
+    conf_node_free(root);
+    return rc;
+}
+
+/* Reads the --services files, in order. */
+static int load_services_files(struct fg_settings *s, struct origin **origins, const char **files,
+                               size_t n_files)
+{
+    for (size_t i = 0; i < n_files; i++) {
+        struct fg_settings scratch;
+
+        memset(&scratch, 0, sizeof(scratch));
+        conf_defaults(services_file_keys, &scratch);
+        int rc = load_file(s, origins, services_file_keys, &scratch, files[i]);
+        conf_free(services_file_keys, &scratch);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Applies the command-line overrides collected in `ov` (pairs of key, value). */
@@ -319,10 +481,18 @@ static int apply_overrides(struct fg_settings *s, const char **ov, size_t n_ov)
     return 0;
 }
 
-/* Reads the options into s->config_path, s->check_only and `ov`. Returns 0 to go on, or 1
- * with *exit_code set (help, version, bad usage). */
-static int parse_args(struct fg_settings *s, int argc, char **argv, const char **ov, size_t *n_ov,
-                      int *exit_code)
+/* What the command line asks for besides s->config_path and s->check_only; the strings are
+ * argv's. */
+struct args {
+    const char **ov; /* key, value, key, value, ... (overrides, in order) */
+    size_t n_ov;
+    const char **files; /* --services */
+    size_t n_files;
+};
+
+/* Reads the options into s->config_path, s->check_only and `a` (whose arrays hold argc
+ * pairs). Returns 0 to go on, or 1 with *exit_code set (help, version, bad usage). */
+static int parse_args(struct fg_settings *s, int argc, char **argv, struct args *a, int *exit_code)
 {
     int c;
 
@@ -336,6 +506,9 @@ static int parse_args(struct fg_settings *s, int argc, char **argv, const char *
             break;
         case 't':
             s->check_only = true;
+            break;
+        case OPT_SERVICES:
+            a->files[a->n_files++] = optarg;
             break;
         case 'h':
             fg_settings_usage(stdout);
@@ -358,8 +531,8 @@ static int parse_args(struct fg_settings *s, int argc, char **argv, const char *
         default:
             if (c < OPT_KEY || (size_t)(c - OPT_KEY) >= N_KEY_OPTIONS)
                 goto usage;
-            ov[(*n_ov)++] = key_options[c - OPT_KEY].key;
-            ov[(*n_ov)++] = optarg;
+            a->ov[a->n_ov++] = key_options[c - OPT_KEY].key;
+            a->ov[a->n_ov++] = optarg;
             break;
         }
     }
@@ -377,25 +550,21 @@ usage:
 
 int fg_settings_load(struct fg_settings *s, int argc, char **argv, int *exit_code)
 {
-    const char **ov = xcalloc((size_t)(argc > 0 ? argc : 1) * 2, sizeof(*ov));
-    size_t n_ov = 0;
-    struct conf_error err;
+    size_t cap = (size_t)(argc > 0 ? argc : 1);
+    struct args a = {.ov = xcalloc(cap * 2, sizeof(*a.ov)), .files = xcalloc(cap, sizeof(char *))};
+    struct origin *origins = NULL; /* of s->services, while loading */
     char msg[200];
 
     memset(s, 0, sizeof(*s));
-    if (parse_args(s, argc, argv, ov, &n_ov, exit_code) != 0)
+    if (parse_args(s, argc, argv, &a, exit_code) != 0)
         goto out;
     *exit_code = EXIT_CONFIG;
     /* config_path and check_only are not table fields: loading leaves them alone */
-    if (s->config_path != NULL) {
-        if (conf_load_file(settings_keys, s, s->config_path, &err) != 0) {
-            print_conf_error(s->config_path, &err);
-            goto out;
-        }
-    } else {
-        conf_defaults(settings_keys, s);
-    }
-    if (apply_overrides(s, ov, n_ov) != 0)
+    conf_defaults(settings_keys, s);
+    if (s->config_path != NULL && load_file(s, &origins, settings_keys, s, s->config_path) != 0)
+        goto out;
+    if (load_services_files(s, &origins, a.files, a.n_files) != 0 ||
+        apply_overrides(s, a.ov, a.n_ov) != 0)
         goto out;
     if (s->s3.data_dir == NULL)
         s->s3.data_dir = xstrdup("./data");
@@ -404,12 +573,15 @@ int fg_settings_load(struct fg_settings *s, int argc, char **argv, int *exit_cod
         replace_string(&s->error_log, "-");
     if (strcmp(s->access_log, "stdout") == 0)
         replace_string(&s->access_log, "-");
-    if (add_env_user(&s->s3, msg, sizeof(msg)) != 0 || validate(s, msg, sizeof(msg)) != 0 ||
-        resolve_services(s, msg, sizeof(msg)) != 0) {
+    if (add_env_user(&s->s3, msg, sizeof(msg)) != 0 || validate(s, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "floodgate: %s\n", msg);
         goto out;
     }
-    free(ov);
+    free(s->jobs.redis_url);
+    s->jobs.redis_url = s->redis_url != NULL ? xstrdup(s->redis_url) : NULL;
+    free(a.ov);
+    free(a.files);
+    free(origins);
     if (s->check_only) {
         printf("configuration OK\n");
         *exit_code = 0;
@@ -420,7 +592,9 @@ int fg_settings_load(struct fg_settings *s, int argc, char **argv, int *exit_cod
     return 0;
 
 out:
-    free(ov);
+    free(a.ov);
+    free(a.files);
+    free(origins);
     fg_settings_cleanup(s);
     return 1;
 }

@@ -25,14 +25,20 @@ struct fg_settings {
                                 * auth: */
     char *redis_url;           /* `redis:` (--redis); NULL: none, events wait in the outbox */
     struct queue_config jobs;  /* `jobs:` (queue/config.c); jobs.redis_url mirrors redis_url */
-    struct notify_service *services; /* `services:` (notify/service.c), scripts resolved */
+    struct notify_service *services; /* `services:` then functions.oscar (OSCAR FDL) of the
+                                      * config file, then of each --services file; scripts
+                                      * resolved, names unique */
     size_t n_services;
-    char *config_path; /* --config; NULL: none */
-    bool check_only;   /* --check-config */
+    struct notify_fdl fdl; /* functions.oscar of the file being read, moved into services:
+                            * empty once loaded */
+    char *config_path;     /* --config; NULL: none */
+    bool check_only;       /* --check-config */
 };
 
 /* Fills `s` (which need not be initialised) from defaults, the file named by --config, the
- * other options and FLOODGATE_ACCESS_KEY/FLOODGATE_SECRET_KEY, and validates the result.
+ * files named by --services (services only), the other options and
+ * FLOODGATE_ACCESS_KEY/FLOODGATE_SECRET_KEY, and validates the result. Errors in a file name
+ * the file and, where one applies, the line.
  * Returns 0: run with `s`, release it with fg_settings_cleanup(). Returns 1: the process should
  * exit with *exit_code, after --help or --version (0, printed to stdout), --check-config
  * (0 and "configuration OK" on stdout, or 1 and the error on stderr), a configuration error

@@ -90,6 +90,8 @@ static const char *event_name(enum s3_event_kind kind)
         return "ObjectCreated:CompleteMultipartUpload";
     case S3_EV_DELETE:
         return "ObjectRemoved:Delete";
+    case S3_EV_TEST:
+        return "TestEvent";
     }
     return "ObjectCreated:Put";
 }

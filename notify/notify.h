@@ -37,6 +37,8 @@ struct notify_service {
                           value) */
     char *script_text; /* the script to run (the file's content, or `script`); set by
                           notify_service_resolve() */
+    char *cluster_id;  /* OSCAR: the cluster an FDL file names (the key of its entry in
+                          functions.oscar, else the field); informational, not in the JSON */
     char *image;       /* OSCAR fields kept for compatibility; informational only */
     char *memory;
     char *cpu;
@@ -71,9 +73,24 @@ struct notify_service {
 };
 
 /* The conf/ table of one service (FDL field names). A config file lists services under
- * `services:`; OSCAR FDL files (`functions: oscar: - <cluster>: {service}`) are read with
- * notify_services_from_fdl(). */
+ * `services:` (a CONF_LIST of this table) and may hold an OSCAR FDL file's keys as well
+ * (notify_fdl_keys). */
 extern const struct conf_key notify_service_keys[];
+
+/* The top level of an OSCAR FDL file, for a config table to include (CONF_INCLUDE) so that an
+ * FDL file loads unchanged:
+ *   functions: {oscar: [{<cluster-id>: {service}}, ...]}  -> services, in document order;
+ *              each service's cluster_id is its key (an item may hold several keys)
+ *   storage_providers: {...}  must be a mapping; not read: this gateway is the storage, and
+ *              input/output paths name its buckets whatever their storage_provider
+ *   clusters: {...}           must be a mapping; not read (other OSCAR clusters)
+ * Other entries of `functions:` (SCAR's `aws`) are unknown keys. Scripts are not read here:
+ * the caller runs notify_service_resolve() on each service, with the FDL file's directory. */
+struct notify_fdl {
+    struct notify_service *services; /* functions.oscar */
+    size_t n_services;
+};
+extern const struct conf_key notify_fdl_keys[];
 
 /* Reads the script file when `script` names one (relative to `base_dir`, NULL: the current
  * directory), fills script_text, and checks the service as a whole (name syntax, at least one

@@ -134,6 +134,7 @@ const struct conf_key notify_service_keys[] = {
      CONF_FIELD(S, name),
      .flags = CONF_REQUIRED | CONF_NONEMPTY},
     {.name = "script", .type = CONF_STRING, CONF_FIELD(S, script)},
+    {.name = "cluster_id", .type = CONF_STRING, CONF_FIELD(S, cluster_id)},
     {.name = "image", .type = CONF_STRING, CONF_FIELD(S, image)},
     {.name = "memory", .type = CONF_STRING, CONF_FIELD(S, memory)},
     {.name = "cpu", .type = CONF_STRING, CONF_FIELD(S, cpu)},
@@ -173,7 +174,6 @@ const struct conf_key notify_service_keys[] = {
     IGNORED_STRING("alpine"),
     IGNORED_STRING("vo"),
     IGNORED_STRING("token"),
-    IGNORED_STRING("cluster_id"),
     IGNORED_STRING("owner"),
     IGNORED_STRING("total_memory"),
     IGNORED_STRING("total_cpu"),
@@ -203,6 +203,26 @@ const struct conf_key notify_service_keys[] = {
 };
 
 #undef S
+
+static const struct conf_key fdl_functions_keys[] = {
+    {.name = "oscar",
+     .type = CONF_SECTION_MAP,
+     .offset = offsetof(struct notify_fdl, services),
+     .sub = notify_service_keys,
+     .elem_size = sizeof(struct notify_service),
+     CONF_COUNT(struct notify_fdl, n_services),
+     CONF_KEY_FIELD(struct notify_service, cluster_id)},
+    CONF_KEY_END,
+};
+
+const struct conf_key notify_fdl_keys[] = {
+    {.name = "functions", .type = CONF_SECTION, .offset = 0, .sub = fdl_functions_keys},
+    /* credentials for OSCAR's storage and other clusters: floodgate is the storage (paths name
+     * its own buckets whatever their storage_provider) and delegates to no cluster */
+    {.name = "storage_providers", .type = CONF_ANY_MAP},
+    {.name = "clusters", .type = CONF_ANY_MAP},
+    CONF_KEY_END,
+};
 
 void notify_service_free(struct notify_service *svc)
 {

@@ -11,6 +11,11 @@
  * member but "kind" as a field), indexes it in jobs:{service}, and adds {job: id} to the
  * stream inv:{pool}, all in one Lua script that first sets seen:{id} (NX, a day): a record
  * relayed twice (a crash between Redis' reply and the outbox removal) is enqueued once.
+ * Records of kind "ntf" (bucket notifications, also written by notify/):
+ *   {"kind": "ntf", "id": "<event id, uuid>", "target": "<target id>",
+ *    "body": "<the message to deliver, JSON text>", "created_ms": "..."}
+ * are added to the stream ntf:{target} as {id, body, created_ms, attempts "0"}, after the same
+ * seen:{id} dedupe (the id must be unique per target: notify uses one uuid per delivery).
  * Records of an unknown kind or unreadable JSON are logged and dropped from the outbox.
  *
  * Threading: everything on the loop thread. */
@@ -130,5 +135,58 @@ void queue_job_delete(struct queue *q, const char *service, const char *job, que
 /* GET /system/info's live part: 200 with {"workers": [{"id", "pools", "host", "pid",
  * "concurrency", "running", "heartbeat_age_ms"}], "pools": {"<pool>": {"pending", "dead"}}}. */
 void queue_info(struct queue *q, queue_reply_cb *cb, void *arg);
+
+/* ---- push targets: deliveries of ntf:{target} to a sender ----
+ *
+ * For every target main registers, the queue reads ntf:{target} with its own connection and
+ * the consumer group "deliver" (consumer = this gateway), keeps up to `concurrency` deliveries
+ * in flight, and hands each entry to the sender. The sender answers once through `done`:
+ * QUEUE_SENT -> XACK (and XDEL); QUEUE_RETRY -> XACK and a new entry with attempts + 1 due
+ * after a capped exponential backoff with full jitter (base 500 ms, cap 60 s), kept in the
+ * sorted set ntfdelay:{target} until due (P ntfdelay:{target} -> member = the entry's JSON);
+ * QUEUE_FAIL (or attempts >= max_attempts, or older than max_age_s) -> the dead-letter stream
+ * ntfdlq:{target} {id, body, created_ms, attempts, reason}. Entries pending in the group when
+ * the gateway died are taken over at start (XAUTOCLAIM from 0). A slow or failing target only
+ * holds its own window: other targets and uploads never wait for it. */
+enum queue_send_result { QUEUE_SENT, QUEUE_RETRY, QUEUE_FAIL };
+typedef void queue_send_done_fn(void *done_arg, enum queue_send_result res, const char *reason);
+/* Sends one message; must call done(done_arg, ...) exactly once, later or at once, on the loop
+ * thread. `body` is valid until done is called. */
+typedef void queue_send_fn(void *arg, const char *event_id, const char *body, size_t len,
+                           queue_send_done_fn *done, void *done_arg);
+
+struct queue_target_policy {
+    unsigned concurrency;  /* deliveries in flight; default 16 */
+    unsigned max_attempts; /* default 10 */
+    unsigned max_age_s;    /* default 86400 */
+};
+/* Starts delivering ntf:{id} through `send`. Call after queue_new; `id` copied. */
+void queue_add_target(struct queue *q, const char *id, const struct queue_target_policy *policy,
+                      queue_send_fn *send, void *send_arg);
+
+struct queue_target_stats {
+    char id[64];
+    uint64_t delivered, retried, dead_lettered; /* since start */
+    uint64_t backlog; /* entries in ntf:{id} not yet delivered + ntfdelay:{id} (last poll) */
+    uint64_t dlq;     /* entries in ntfdlq:{id} (last poll) */
+    uint64_t in_flight;
+    /* delivery latency (created_ms -> sent), a Prometheus histogram: cumulative counts of
+     * deliveries at or under each bound, plus the sum */
+    uint64_t latency_le[8]; /* bounds: 5, 10, 25, 50, 100, 250, 1000, 5000 ms */
+    uint64_t latency_count;
+    double latency_sum_s;
+};
+#define QUEUE_LATENCY_BOUNDS_MS                                                                    \
+    {                                                                                              \
+        5, 10, 25, 50, 100, 250, 1000, 5000                                                        \
+    }
+/* The targets' counters, in registration order; returns how many (at most cap). */
+size_t queue_target_stats(const struct queue *q, struct queue_target_stats *out, size_t cap);
+
+/* Admin: GET /system/notifications/{target}/dlq -> 200 JSON array of {id, entry, created_ms,
+ * attempts, reason, body} (at most 1000); POST .../dlq/replay -> moves every dead-lettered
+ * entry back to ntf:{target} with attempts 0, 200 {"replayed": n}. 404 unknown target. */
+void queue_target_dlq_list(struct queue *q, const char *target, queue_reply_cb *cb, void *arg);
+void queue_target_dlq_replay(struct queue *q, const char *target, queue_reply_cb *cb, void *arg);
 
 #endif

@@ -4,8 +4,9 @@
  * Threads: one slot thread per unit of concurrency (each with its own Redis connection and
  * curl handle: it claims an invocation, runs it, finishes it), one maintenance thread
  * (heartbeat, due retries, keeping running entries claimed, reading P config), and main,
- * which waits for signals. Slots and maintenance share only `struct worker` (atomics, and
- * each slot's `held` list under the slot's mutex). */
+ * which waits for signals. Slots and maintenance share only `struct worker` (atomics, each
+ * slot's `held` list under the slot's mutex, and the per-service counters of worker_limits.c
+ * under theirs). */
 #ifndef FG_QUEUE_WORKER_H
 #define FG_QUEUE_WORKER_H
 
@@ -82,6 +83,17 @@ char *worker_key(const struct worker *w, char *buf, size_t cap, const char *kind
 
 /* ---- services (worker_service.c) ------------------------------------------------------------ */
 
+/* How much of its own the worker writes into a job's log (the service's log_level):
+ *   ERROR, WARNING: only why an attempt failed;
+ *   INFO (default): also the attempt, the input (key, bytes), each output (bucket/key, bytes),
+ *                   the exit status and the run time;
+ *   DEBUG:          also the names (never the values) of the script's environment variables
+ *                   and the download, run and upload times. */
+enum worker_log_level { WORKER_LOG_ERROR, WORKER_LOG_WARNING, WORKER_LOG_INFO, WORKER_LOG_DEBUG };
+/* OSCAR's values DEBUG, INFO, WARNING, ERROR (any case; also WARN and CRITICAL); INFO for NULL,
+ * "" and anything else. */
+enum worker_log_level worker_log_level_parse(const char *s);
+
 struct worker_output {
     char *provider; /* NULL: this gateway */
     char *bucket;
@@ -102,6 +114,8 @@ struct worker_service {
     char **env_values;
     size_t n_env;
     unsigned timeout_s;
+    unsigned concurrency; /* most jobs of this service at once in this worker; 0: no limit */
+    enum worker_log_level log_level;
     unsigned refs; /* under the cache's mutex */
 };
 
@@ -126,6 +140,41 @@ enum worker_svc_result worker_services_get(struct worker_services *cache, struct
                                            const char *name, const char *rev,
                                            struct worker_service **out, char *msg, size_t msg_cap);
 void worker_services_release(struct worker_services *cache, struct worker_service *svc);
+
+/* ---- per-service concurrency (worker_limits.c) ------------------------------------------------
+ * A service's `concurrency` caps how many of its jobs one worker runs at once. Each slot, once
+ * it has claimed an entry, reads the job's service (HMGET, before qk_start) and takes a unit
+ * of that service's counter before starting it; the unit is given back after qk_finish.
+ *
+ * A slot that finds the service at its limit does not start the job (no qk_start: the record
+ * stays pending and its attempts unchanged). It waits a little (WORKER_LIMIT_WAIT_MS) for a
+ * unit, the entry staying held so the maintenance thread keeps it claimed; slots already
+ * waiting are served before newcomers. When no unit comes in that time, or the worker is
+ * stopping, the slot hands the job back: a new entry for it at the end of its pool's stream
+ * and an XACK of the claimed one, in one script (worker_hand_back), and the slot claims
+ * something else. So:
+ *  - no deadlock: a slot waits holding no unit, and only for a bounded time; units are held
+ *    only by jobs that run, which end (the service's timeout);
+ *  - no starvation of other services: a full service blocks a slot for at most the wait,
+ *    after which the slot serves whatever comes next in the stream;
+ *  - a job handed back is run by whichever slot or worker with room reads it next, in stream
+ *    order; it is never lost (the new entry and the XACK are atomic) nor doubled (the script
+ *    acts only on an entry still pending under this worker). */
+#define WORKER_LIMIT_WAIT_MS 1000
+
+struct worker_limits; /* counters of running jobs by service; thread-safe */
+struct worker_limits *worker_limits_new(void);
+void worker_limits_free(struct worker_limits *l);
+/* Takes a unit of `service` whose limit is `max` (0: no limit, always taken; counted anyway),
+ * waiting up to wait_ms for one while others hold them all. Waiting slots go before newcomers
+ * (a call finding others waiting waits too). Wakes within 50 ms when *stop becomes non-zero
+ * (NULL: never). true: taken, give it back with worker_limits_release(); false: none in time,
+ * or stopped. */
+bool worker_limits_acquire(struct worker_limits *l, const char *service, unsigned max,
+                           unsigned wait_ms, const atomic_int *stop);
+void worker_limits_release(struct worker_limits *l, const char *service);
+/* The units of `service` taken now (for tests and logs). */
+unsigned worker_limits_running(struct worker_limits *l, const char *service);
 
 /* ---- S3 (worker_s3.c) ---------------------------------------------------------------------- */
 
@@ -180,6 +229,7 @@ struct worker {
     uint64_t started_ms;
     struct worker_s3 s3;
     struct worker_services *services;
+    struct worker_limits *limits;
     struct worker_slot *slots;
     atomic_int stopping; /* first signal: claim nothing more */
     atomic_int hard;     /* second signal: kill running jobs, give up finishing */
@@ -207,6 +257,17 @@ int worker_claim_next(struct worker_slot *s, struct worker_entry *out);
 void worker_unhold(struct worker_slot *s, const struct worker_entry *e);
 /* XACKs an entry whose job is gone or already ended. */
 void worker_ack(struct worker_slot *s, const struct worker_entry *e);
+/* Reads the service and rev of a claimed entry's job (HMGET, nothing changed) into the
+ * buffers. OK; GONE when the record or its service field is missing (worker_start then
+ * decides); DOWN when Redis could not be reached. */
+enum worker_peek_result { WORKER_PEEK_OK, WORKER_PEEK_GONE, WORKER_PEEK_DOWN };
+enum worker_peek_result worker_peek(struct worker_slot *s, const struct worker_entry *e,
+                                    char *service, size_t service_cap, char *rev, size_t rev_cap);
+/* Gives a claimed, never started entry back to its pool: in one script, when the entry is
+ * still pending under this worker, XADDs a new entry for the job at the stream's end and
+ * XACKs this one. Forgets the entry either way. 0, or -1 when Redis could not be reached (it
+ * then stays pending under our name and is reclaimed after the visibility timeout). */
+int worker_hand_back(struct worker_slot *s, const struct worker_entry *e);
 
 /* The job's fields from qk_start's HGETALL reply (strings owned). */
 struct worker_job {
@@ -247,7 +308,8 @@ void worker_read_config(struct worker *w, struct worker_redis *r);
 
 /* ---- running one job (worker_job.c) ------------------------------------------------------- */
 
-/* Starts, runs and finishes the claimed invocation. */
+/* Takes a unit of the job's service's concurrency (or hands the job back, worker.h), then
+ * starts, runs and finishes the claimed invocation. */
 void worker_job_handle(struct worker_slot *s, const struct worker_entry *e);
 
 #endif

@@ -254,6 +254,60 @@ void worker_ack(struct worker_slot *s, const struct worker_entry *e)
     worker_unhold(s, e);
 }
 
+/* ---- before the start: the service's limit ------------------------------------------------ */
+
+enum worker_peek_result worker_peek(struct worker_slot *s, const struct worker_entry *e,
+                                    char *service, size_t service_cap, char *rev, size_t rev_cap)
+{
+    char key[512];
+    worker_key(s->w, key, sizeof(key), "job:", e->job_id);
+    const char *argv[] = {"HMGET", key, "service", "rev"};
+    redisReply *rep = worker_redis_cmd(&s->redis, 4, argv, NULL);
+    if (rep == NULL)
+        return WORKER_PEEK_DOWN;
+    enum worker_peek_result res = WORKER_PEEK_GONE;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_STRING && rep->element[0]->len > 0 &&
+        rep->element[0]->len < service_cap) {
+        snprintf(service, service_cap, "%s", rep->element[0]->str);
+        const redisReply *r = rep->element[1];
+        snprintf(rev, rev_cap, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+        res = WORKER_PEEK_OK;
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        log_warn(&worker_log, "%s: HMGET %s: %s", s->name, key, rep->str);
+    }
+    freeReplyObject(rep);
+    return res;
+}
+
+/* KEYS inv:{pool}; ARGV job_id entry_id consumer. Acts only on an entry still pending under
+ * this worker: one reclaimed by another must not be acked (nor its job doubled). */
+static const char hand_back_lua[] =
+    "local p = redis.call('XPENDING', KEYS[1], '" QK_GROUP "', ARGV[2], ARGV[2], 1, ARGV[3])\n"
+    "if #p == 0 then return 0 end\n"
+    "redis.call('XADD', KEYS[1], '*', 'job', ARGV[1])\n"
+    "redis.call('XACK', KEYS[1], '" QK_GROUP "', ARGV[2])\n"
+    "return 1\n";
+
+int worker_hand_back(struct worker_slot *s, const struct worker_entry *e)
+{
+    char key[512];
+    int ret = -1;
+    worker_key(s->w, key, sizeof(key), "inv:", e->pool);
+    /* EVAL, not EVALSHA: one short script, cached by Redis after the first call */
+    const char *argv[] = {"EVAL", hand_back_lua, "1", key, e->job_id, e->entry_id, s->w->id};
+    redisReply *rep = worker_redis_cmd(&s->redis, 7, argv, NULL);
+    if (rep != NULL) {
+        if (rep->type == REDIS_REPLY_ERROR)
+            log_warn(&worker_log, "%s: handing back job %s: %s", s->name, e->job_id, rep->str);
+        else
+            ret = 0;
+        freeReplyObject(rep);
+    }
+    worker_unhold(s, e);
+    return ret;
+}
+
 /* ---- start --------------------------------------------------------------------------------- */
 
 void worker_job_cleanup(struct worker_job *job)

@@ -1,17 +1,20 @@
-/* floodgate-worker: one attempt of one job, from qk_start to qk_finish. Reads the service,
- * makes the temp dir, fetches the input (S3 object or P in:{id}), runs the script
- * (worker_run.c), uploads the outputs on exit 0, and decides succeeded / failed (retry later)
- * / dead. */
+/* floodgate-worker: one attempt of one job, from qk_start to qk_finish. Reads the service and
+ * takes a unit of its concurrency (or hands the job back), makes the temp dir, fetches the
+ * input (S3 object or P in:{id}), runs the script (worker_run.c), uploads the outputs on exit
+ * 0, decides succeeded / failed (retry later) / dead, and writes the worker's own lines into
+ * the job log by the service's log_level. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -23,11 +26,33 @@
 #define RETRY_BASE_MS    1000
 #define RETRY_MAX_MS     60000
 #define MAX_OUTPUT_FILES 100000
+/* The worker's lines take at most an eighth of log_max_bytes, and at most this; the script's
+ * log gets the rest, so the whole log stays within the cap. */
+#define NOTES_MAX_BYTES  (16u << 10)
+#define NOTE_MAX_LINE    2048
+#define NOTE_CUT_RESERVE 64 /* room kept for the "N more lines cut" line */
+#define NOTE_PREFIX      "[floodgate-worker] "
+
+/* The worker's lines in the job log: `pre` goes before the script's log, `post` after. */
+struct notes {
+    enum worker_log_level level;
+    char *pre, *post;
+    size_t pre_len, post_len;
+    size_t left;  /* bytes the budget still allows */
+    size_t n_cut; /* lines dropped for want of budget */
+};
 
 struct attempt {
     struct worker_slot *s;
     const struct worker_job *job;
     struct worker_service *svc;
+    bool svc_read;                  /* svc_res and svc_msg hold the lookup made before start */
+    enum worker_svc_result svc_res; /* the service lookup's result */
+    char svc_msg[256];
+    bool limit_taken; /* holds a unit of the service's concurrency */
+    struct notes notes;
+    size_t script_log_max; /* log_max_bytes less the notes' budget */
+    uint64_t download_ms, upload_ms;
     char tmp[PATH_MAX];
     char in_dir[PATH_MAX];
     char out_dir[PATH_MAX];
@@ -50,6 +75,79 @@ static void fail(struct attempt *a, const char *fmt, ...)
     vsnprintf(a->reason, sizeof(a->reason), fmt, ap);
     va_end(ap);
     a->ok = false;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- the worker's lines in the job log ----------------------------------------------------- */
+
+/* Sets the level and carves the notes' budget out of the log cap. */
+static void notes_init(struct attempt *a)
+{
+    struct notes *n = &a->notes;
+    size_t log_max = (size_t)atomic_load(&a->s->w->log_max_bytes);
+    size_t budget = 0;
+    n->level = a->svc != NULL ? a->svc->log_level : WORKER_LOG_INFO;
+    if (n->level >= WORKER_LOG_INFO) { /* below INFO only the failure line, as ever */
+        budget = log_max / 8 < NOTES_MAX_BYTES ? log_max / 8 : NOTES_MAX_BYTES;
+        n->left = budget > NOTE_CUT_RESERVE ? budget - NOTE_CUT_RESERVE : 0;
+    }
+    a->script_log_max = log_max - budget;
+}
+
+static void notes_cleanup(struct notes *n)
+{
+    free(n->pre);
+    free(n->post);
+}
+
+static void note(struct attempt *a, bool after, enum worker_log_level min, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* One line, when the service's level shows `min`; `after`: after the script's log. */
+static void note(struct attempt *a, bool after, enum worker_log_level min, const char *fmt, ...)
+{
+    struct notes *n = &a->notes;
+    char line[NOTE_MAX_LINE];
+    if (n->level < min)
+        return;
+    size_t len = sizeof(NOTE_PREFIX) - 1;
+    memcpy(line, NOTE_PREFIX, len);
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return;
+    len += (size_t)k;
+    if (len > sizeof(line) - 2) { /* cut: end with "...\n" */
+        len = sizeof(line) - 5;
+        line[len++] = '.';
+        line[len++] = '.';
+        line[len++] = '.';
+    }
+    line[len++] = '\n';
+    if (len > n->left) {
+        n->n_cut++;
+        return;
+    }
+    n->left -= len;
+    char **buf = after ? &n->post : &n->pre;
+    size_t *used = after ? &n->post_len : &n->pre_len;
+    *buf = xrealloc(*buf, *used + len);
+    memcpy(*buf + *used, line, len);
+    *used += len;
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
 /* ---- temp dir ------------------------------------------------------------------------------ */
@@ -168,6 +266,8 @@ static int fetch_payload(struct attempt *a)
         fail(a, "writing the payload: %s", strerror(errno));
     else
         ret = 0;
+    if (ret == 0)
+        note(a, false, WORKER_LOG_INFO, "input: the job's payload, %zu bytes", rep->len);
     if (rep != NULL)
         freeReplyObject(rep);
     return ret;
@@ -181,6 +281,7 @@ static int fetch_input(struct attempt *a)
         return fetch_payload(a);
     if (job->bucket[0] == '\0' || job->key[0] == '\0') {
         a->input_file[0] = '\0'; /* a job without input */
+        note(a, false, WORKER_LOG_INFO, "no input");
         return 0;
     }
     if (join(a->input_file, sizeof(a->input_file), a->in_dir,
@@ -191,6 +292,8 @@ static int fetch_input(struct attempt *a)
     switch (worker_s3_get(a->s->curl, &a->s->w->s3, job->bucket, job->key, a->input_file,
                           &a->s->w->hard, msg, sizeof(msg))) {
     case WORKER_S3_OK:
+        note(a, false, WORKER_LOG_INFO, "input %s/%s: %lld bytes", job->bucket, job->key,
+             file_size(a->input_file));
         return 0;
     case WORKER_S3_NOT_FOUND:
         fail(a, "input not found");
@@ -204,6 +307,26 @@ static int fetch_input(struct attempt *a)
 }
 
 /* ---- running ------------------------------------------------------------------------------- */
+
+/* DEBUG: the names the script's environment holds; never their values (secrets are there). */
+static void note_env_names(struct attempt *a, const struct worker_env *env)
+{
+    char names[NOTE_MAX_LINE];
+    size_t len = 0;
+    if (a->notes.level < WORKER_LOG_DEBUG)
+        return;
+    names[0] = '\0';
+    for (size_t i = 0; i < env->n && len < sizeof(names); i++) {
+        const char *eq = strchr(env->vars[i], '=');
+        int n = (int)(eq != NULL ? eq - env->vars[i] : (ptrdiff_t)strlen(env->vars[i]));
+        int k = snprintf(names + len, sizeof(names) - len, "%s%.*s", len > 0 ? " " : "", n,
+                         env->vars[i]);
+        if (k < 0)
+            break;
+        len += (size_t)k;
+    }
+    note(a, false, WORKER_LOG_DEBUG, "environment: %s", names);
+}
 
 static void run_script(struct attempt *a)
 {
@@ -227,16 +350,19 @@ static void run_script(struct attempt *a)
     };
     worker_env_init(&env);
     worker_env_contract(&env, &c);
+    note_env_names(a, &env);
     struct worker_run_spec spec = {
         .dir = a->tmp,
         .script_text = a->svc->script_text,
         .envp = env.vars,
         .timeout_s = a->svc->timeout_s,
-        .log_max_bytes = (size_t)atomic_load(&w->log_max_bytes),
+        .log_max_bytes = a->script_log_max,
         .cancel = &w->hard,
     };
     worker_run(&spec, &a->run);
     worker_env_cleanup(&env);
+    if (a->run.end != WORKER_RUN_CANCELLED)
+        note(a, true, WORKER_LOG_INFO, "%s after %" PRIu64 " ms", a->run.reason, a->run.ms);
     a->ran = true;
     a->ok = false;
     switch (a->run.end) {
@@ -328,6 +454,8 @@ static void upload_outputs(struct attempt *a)
                 a->cancelled = atomic_load(&w->hard) != 0;
             } else {
                 n_put++;
+                note(a, true, WORKER_LOG_INFO, "output %s/%s: %lld bytes", o->bucket, key,
+                     file_size(path));
             }
             free(key);
         }
@@ -357,16 +485,20 @@ static void attempt_run(struct attempt *a)
 {
     struct worker_slot *s = a->s;
     const struct worker_job *job = a->job;
-    char msg[256];
 
+    if (!a->svc_read) /* the record had no service before the start */
+        a->svc_res = worker_services_get(s->w->services, &s->redis, job->service, job->rev, &a->svc,
+                                         a->svc_msg, sizeof(a->svc_msg));
+    notes_init(a);
+    note(a, false, WORKER_LOG_INFO, "attempt %u of %u of job %s, worker %s %s", job->attempts,
+         job->max_attempts, job->id, s->w->id, s->name);
     if (job->attempts > job->max_attempts) {
         /* every earlier attempt ended with its worker (reclaimed each time) */
         fail(a, "gave up after %u attempts (workers lost)", job->attempts - 1);
         a->fatal = true;
         return;
     }
-    switch (worker_services_get(s->w->services, &s->redis, job->service, job->rev, &a->svc, msg,
-                                sizeof(msg))) {
+    switch (a->svc_res) {
     case WORKER_SVC_OK:
         break;
     case WORKER_SVC_UNKNOWN:
@@ -374,39 +506,67 @@ static void attempt_run(struct attempt *a)
         a->fatal = true;
         return;
     case WORKER_SVC_ERROR:
-        fail(a, "reading the service: %s", msg);
+        fail(a, "reading the service: %s", a->svc_msg);
         return;
     }
+    uint64_t t0 = mono_ms();
     if (!check_providers(a) || make_dirs(a) != 0 || fetch_input(a) != 0) {
         a->cancelled = atomic_load(&s->w->hard) != 0;
         return;
     }
+    a->download_ms = mono_ms() - t0;
     run_script(a);
-    if (a->ok && a->svc->n_outputs > 0)
+    if (a->ok && a->svc->n_outputs > 0) {
+        t0 = mono_ms();
         upload_outputs(a);
+        a->upload_ms = mono_ms() - t0;
+    }
+    note(a, true, WORKER_LOG_DEBUG,
+         "timings: download %" PRIu64 " ms, run %" PRIu64 " ms, upload %" PRIu64 " ms",
+         a->download_ms, a->ran ? a->run.ms : 0, a->upload_ms);
 }
 
-/* The job log: the script's, plus a line saying why the attempt failed. */
+static void append(char *dst, size_t *len, const char *src, size_t n)
+{
+    if (n > 0)
+        memcpy(dst + *len, src, n);
+    *len += n;
+}
+
+/* The job log: the worker's lines before, the script's log, the worker's lines after, and a
+ * line saying why the attempt failed. Byte copies only: the script's log may hold NULs. */
 static void make_log(struct attempt *a, struct worker_outcome *o)
 {
+    const struct notes *n = &a->notes;
     const char *log = a->ran ? a->run.log : "";
     size_t len = a->ran ? a->run.log_len : 0;
-    if (a->ok) { /* taken over: the log may hold NUL bytes, so no string copies */
-        o->log = a->run.log;
+    if (a->ok && n->pre_len == 0 && n->post_len == 0 && n->n_cut == 0 && a->ran) {
+        o->log = a->run.log; /* taken over */
         o->log_len = len;
         a->run.log = NULL;
         return;
     }
     const char *sep = len > 0 && log[len - 1] != '\n' ? "\n" : "";
-    char note[400];
-    int n = snprintf(note, sizeof(note), "%s[floodgate-worker] attempt %u of %u: %s\n", sep,
-                     a->job->attempts, a->job->max_attempts, a->reason);
-    if (n < 0 || (size_t)n >= sizeof(note))
-        n = (int)strlen(note);
-    o->log_len = len + (size_t)n;
-    o->log = xmalloc(o->log_len + 1);
-    memcpy(o->log, log, len);
-    memcpy(o->log + len, note, (size_t)n + 1);
+    char cut[NOTE_CUT_RESERVE] = "", why[400] = "";
+    int n_cut = 0, n_why = 0;
+    if (n->n_cut > 0)
+        n_cut = snprintf(cut, sizeof(cut), NOTE_PREFIX "%zu more lines cut\n", n->n_cut);
+    if (!a->ok)
+        n_why = snprintf(why, sizeof(why), NOTE_PREFIX "attempt %u of %u: %s\n", a->job->attempts,
+                         a->job->max_attempts, a->reason);
+    if (n_cut < 0 || (size_t)n_cut >= sizeof(cut))
+        n_cut = (int)strlen(cut);
+    if (n_why < 0 || (size_t)n_why >= sizeof(why))
+        n_why = (int)strlen(why);
+    o->log = xmalloc(n->pre_len + len + 1 + n->post_len + (size_t)n_cut + (size_t)n_why + 1);
+    o->log_len = 0;
+    append(o->log, &o->log_len, n->pre, n->pre_len);
+    append(o->log, &o->log_len, log, len);
+    append(o->log, &o->log_len, sep, strlen(sep));
+    append(o->log, &o->log_len, n->post, n->post_len);
+    append(o->log, &o->log_len, cut, (size_t)n_cut);
+    append(o->log, &o->log_len, why, (size_t)n_why);
+    o->log[o->log_len] = '\0';
 }
 
 static uint64_t next_rand(struct worker_slot *s)
@@ -444,25 +604,62 @@ static void decide(struct attempt *a, struct worker_outcome *o)
     }
 }
 
+/* Before qk_start: reads the job's service and takes a unit of its concurrency, waiting a
+ * little; hands the job back when none comes (worker.h). true: start it; false: it was handed
+ * back or left (the slot is done with it). */
+static bool admit(struct worker_slot *s, const struct worker_entry *e, struct attempt *a)
+{
+    struct worker *w = s->w;
+    char service[128], rev[64];
+    enum worker_peek_result p;
+
+    while ((p = worker_peek(s, e, service, sizeof(service), rev, sizeof(rev))) ==
+           WORKER_PEEK_DOWN) {
+        if (atomic_load(&w->stopping)) { /* not started: reclaimed after the timeout */
+            worker_unhold(s, e);
+            return false;
+        }
+        worker_sleep_ms(w, 500, false);
+    }
+    if (p == WORKER_PEEK_GONE)
+        return true; /* worker_start acks a job that is gone */
+    a->svc_read = true;
+    a->svc_res = worker_services_get(w->services, &s->redis, service, rev, &a->svc, a->svc_msg,
+                                     sizeof(a->svc_msg));
+    if (a->svc_res != WORKER_SVC_OK)
+        return true; /* the attempt fails with the reason */
+    if (worker_limits_acquire(w->limits, a->svc->name, a->svc->concurrency, WORKER_LIMIT_WAIT_MS,
+                              &w->stopping)) {
+        a->limit_taken = true;
+        return true;
+    }
+    log_debug(&worker_log, "%s: service %s is at its concurrency (%u) here; job %s handed back",
+              s->name, a->svc->name, a->svc->concurrency, e->job_id);
+    worker_hand_back(s, e);
+    return false;
+}
+
 void worker_job_handle(struct worker_slot *s, const struct worker_entry *e)
 {
     struct worker *w = s->w;
-    struct worker_job job;
-    enum worker_start_result st;
+    struct worker_job job = {0};
+    struct attempt a = {.s = s, .job = &job};
+    enum worker_start_result st = WORKER_START_SKIP;
 
+    if (!admit(s, e, &a))
+        goto out;
     while ((st = worker_start(s, e, &job)) == WORKER_START_DOWN) {
         /* not started: nothing to lose by leaving it pending for a reclaim */
         if (atomic_load(&w->stopping)) {
             worker_unhold(s, e);
-            return;
+            goto out;
         }
         worker_sleep_ms(w, 500, false);
     }
     if (st == WORKER_START_SKIP)
-        return;
+        goto out;
 
     atomic_store(&s->running, true);
-    struct attempt a = {.s = s, .job = &job};
     a.ok = true;
     log_info(&worker_log, "%s: job %s (%s) attempt %u of %u", s->name, job.id, job.service,
              job.attempts, job.max_attempts);
@@ -490,7 +687,11 @@ void worker_job_handle(struct worker_slot *s, const struct worker_entry *e)
     }
     if (a.ran)
         worker_run_result_cleanup(&a.run);
+    atomic_store(&s->running, false);
+out:
+    if (a.limit_taken) /* after qk_finish: the record no longer says running */
+        worker_limits_release(w->limits, a.svc->name);
+    notes_cleanup(&a.notes);
     worker_services_release(w->services, a.svc);
     worker_job_cleanup(&job);
-    atomic_store(&s->running, false);
 }

@@ -443,6 +443,7 @@ int main(int argc, char **argv)
     atomic_store(&w.visibility_ms,
                  w.cfg.visibility_ms > 0 ? w.cfg.visibility_ms : DEFAULT_VISIBILITY_MS);
     w.services = worker_services_new();
+    w.limits = worker_limits_new();
     w.slots = xcalloc(w.n_slots, sizeof(*w.slots));
     for (unsigned i = 0; i < w.n_slots; i++)
         slot_init(&w, i);
@@ -468,6 +469,7 @@ int main(int argc, char **argv)
         slot_cleanup(&w.slots[i]);
     free(w.slots);
     worker_services_free(w.services);
+    worker_limits_free(w.limits);
     curl_global_cleanup();
     conf_free(worker_config_keys, &w.cfg);
     return 0;

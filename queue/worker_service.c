@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
@@ -105,6 +106,21 @@ static void add_env(struct worker_service *svc, json_t *obj)
     }
 }
 
+enum worker_log_level worker_log_level_parse(const char *s)
+{
+    static const struct {
+        const char *name;
+        enum worker_log_level level;
+    } names[] = {
+        {"debug", WORKER_LOG_DEBUG},  {"info", WORKER_LOG_INFO},   {"warning", WORKER_LOG_WARNING},
+        {"warn", WORKER_LOG_WARNING}, {"error", WORKER_LOG_ERROR}, {"critical", WORKER_LOG_ERROR},
+    };
+    for (size_t i = 0; s != NULL && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(s, names[i].name) == 0)
+            return names[i].level;
+    return WORKER_LOG_INFO;
+}
+
 static json_t *get_either(const json_t *obj, const char *a, const char *b)
 {
     json_t *v = json_object_get(obj, a);
@@ -136,6 +152,8 @@ struct worker_service *worker_service_parse(const char *json, size_t len, char *
         goto fail;
     }
     svc->timeout_s = get_uint(root, "timeout", DEFAULT_TIMEOUT_S);
+    svc->concurrency = get_uint(root, "concurrency", 0);
+    svc->log_level = worker_log_level_parse(json_string_value(json_object_get(root, "log_level")));
     const json_t *outs = json_object_get(root, "output");
     if (json_is_array(outs) && json_array_size(outs) > 0) {
         svc->outputs = xcalloc(json_array_size(outs), sizeof(*svc->outputs));

@@ -59,6 +59,8 @@ enum s3_event_kind {
     S3_EV_COPY,         /* s3:ObjectCreated:Copy */
     S3_EV_COMPLETE_MPU, /* s3:ObjectCreated:CompleteMultipartUpload */
     S3_EV_DELETE,       /* s3:ObjectRemoved:Delete */
+    S3_EV_TEST,         /* s3:TestEvent: a bucket's notification configuration was set (key
+                           NULL, size 0, etag ""; `notif` is the new configuration) */
 };
 
 /* Who asked for the mutation (copied by the store; empty strings when unknown). */
@@ -78,6 +80,10 @@ struct s3_event {
     uint64_t seq;     /* unique to this event and increasing over the store's life, across
                          restarts: S3's `sequencer` (as 16 hex digits) and an event id base */
     const struct s3_event_origin *origin;
+    /* The bucket's notification configuration as stored (s3_notif_decode() reads it), or
+     * NULL/0 when it has none. Valid during the hook only. */
+    const void *notif;
+    size_t notif_len;
 };
 
 struct s3_outbox_txn;
@@ -108,6 +114,44 @@ uint64_t s3_outbox_count(const struct s3_api *api);
 /* fn(arg) on the loop each time a commit batch added outbox records (after that batch's
  * clients were answered). */
 void s3_api_on_outbox(struct s3_api *api, void (*fn)(void *arg), void *arg);
+
+/* ---- bucket notification configurations (PutBucketNotificationConfiguration) ----
+ *
+ * s3api parses and validates the XML (Queue/Topic/CloudFunctionConfiguration with Id, the
+ * ARN, Event+ and Filter/S3Key/FilterRule prefix|suffix), asks the ARN check hook about every
+ * destination (unknown -> InvalidArgument naming it), refuses overlapping rules for a shared
+ * event type (InvalidArgument "Configurations overlap..."), stores the configuration in the
+ * bucket's index (an empty <NotificationConfiguration/> removes it; DeleteBucket drops it),
+ * and reports an S3_EV_TEST event in the same commit. Events of the bucket carry it. */
+enum s3_notif_kind {
+    S3_NOTIF_QUEUE,  /* <QueueConfiguration>, ARN in <Queue> */
+    S3_NOTIF_TOPIC,  /* <TopicConfiguration>, ARN in <Topic> */
+    S3_NOTIF_LAMBDA, /* <CloudFunctionConfiguration>, ARN in <CloudFunction> */
+};
+struct s3_notif_rule {
+    enum s3_notif_kind kind;
+    char *id; /* as given, or generated when absent */
+    char *arn;
+    char **events; /* as given: "s3:ObjectCreated:*", "s3:ObjectRemoved:Delete", ... */
+    size_t n_events;
+    char *prefix; /* FilterRule prefix, NULL none */
+    char *suffix; /* FilterRule suffix, NULL none */
+};
+struct s3_notif_config {
+    struct s3_notif_rule *rules;
+    size_t n_rules;
+};
+/* Decodes a stored configuration (s3_event.notif); 0, or -1 when the bytes are not one. */
+int s3_notif_decode(const void *data, size_t len, struct s3_notif_config *out);
+void s3_notif_config_free(struct s3_notif_config *c); /* frees the rules; accepts zeroed */
+/* True when `event_name` ("s3:ObjectCreated:Put") is selected by the configured `pattern`
+ * ("s3:ObjectCreated:*" or the same name). */
+bool s3_notif_event_matches(const char *pattern, const char *event_name);
+/* The ARN check: true when `arn` names a destination this gateway delivers to. Called on the
+ * loop thread while a PutBucketNotificationConfiguration is validated. No hook: every ARN is
+ * unknown. */
+typedef bool s3_arn_check_fn(void *arg, const char *arn);
+void s3_api_set_arn_check(struct s3_api *api, s3_arn_check_fn *fn, void *arg);
 
 /* ---- credentials for other front ends (the admin API) ---- */
 /* Checks the Authorization header of a request that is not S3: "Basic base64(access:secret)"

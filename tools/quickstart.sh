@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the packages, builds floodgate, starts a private redis-server and floodgate with
-# the embedded store in ./data, listening on 127.0.0.1:9000 (FG_LISTEN to change). Credentials
-# come from FLOODGATE_ACCESS_KEY/FLOODGATE_SECRET_KEY, or are generated once into .run/creds.
+# Installs the packages, builds floodgate, starts a private redis-server, one floodgate-worker
+# (pool "default", log in .run/worker.log) and floodgate with the embedded store in ./data,
+# listening on 127.0.0.1:9000 (FG_LISTEN to change). Credentials come from
+# FLOODGATE_ACCESS_KEY/FLOODGATE_SECRET_KEY, or are generated once into .run/creds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
@@ -27,8 +28,15 @@ if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
 fi
 
 listen=${FG_LISTEN:-127.0.0.1:9000}
+if [ -f .run/worker.pid ] && kill -0 "$(cat .run/worker.pid)" 2>/dev/null; then
+  kill "$(cat .run/worker.pid)" 2>/dev/null || true
+fi
+./build/floodgate-worker --redis "redis://127.0.0.1:$redis_port" --endpoint "http://$listen" \
+  --work-dir "$PWD/.run" 2>>.run/worker.log &
+echo $! > .run/worker.pid
 cat <<INFO
-floodgate is starting on http://$listen (data in ./data, Redis on 127.0.0.1:$redis_port)
+floodgate is starting on http://$listen (data in ./data, Redis on 127.0.0.1:$redis_port,
+a floodgate-worker logging to .run/worker.log)
   export AWS_ACCESS_KEY_ID=$FLOODGATE_ACCESS_KEY
   export AWS_SECRET_ACCESS_KEY=$FLOODGATE_SECRET_KEY
   export AWS_DEFAULT_REGION=us-east-1

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gateway/h1.h"
@@ -275,6 +276,7 @@ static void test_version_and_help(void)
     is_int(code, 0, "exit 0");
     ok(strstr(out_text, "--listen ADDR") != NULL && strstr(out_text, "--check-config") != NULL,
        "help lists options");
+    ok(strstr(out_text, "--services FILE") != NULL, "help lists --services");
 }
 
 static void test_bad_command_lines(void)
@@ -355,6 +357,217 @@ static void test_bad_values_in_file(void)
     }
 }
 
+/* Writes `text` to dir/name; the path goes to `path`. */
+static void write_in(char *path, size_t cap, const char *dir, const char *name, const char *text)
+{
+    FILE *f;
+
+    snprintf(path, cap, "%s/%s", dir, name);
+    f = fopen(path, "w");
+    if (f == NULL || fputs(text, f) < 0)
+        printf("# cannot write %s\n", path);
+    if (f != NULL)
+        fclose(f);
+}
+
+static void remove_in(const char *dir, const char *name)
+{
+    char path[256];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    unlink(path);
+}
+
+/* An OSCAR FDL file as oscar-cli takes it: a cluster id per entry, fields floodgate ignores,
+ * script files next to it, storage_providers and clusters. */
+static const char fdl_text[] = "functions:\n"
+                               "  oscar:\n"
+                               "  - oscar-cluster:\n"
+                               "      name: grayify\n" /* line 4 */
+                               "      memory: 1Gi\n"
+                               "      cpu: '1.0'\n"
+                               "      image: grycap/imagemagick\n"
+                               "      script: script.sh\n"
+                               "      log_level: CRITICAL\n"
+                               "      input:\n"
+                               "      - storage_provider: minio.default\n"
+                               "        path: grayify/in\n"
+                               "      output:\n"
+                               "      - storage_provider: minio.default\n"
+                               "        path: grayify/out\n"
+                               "  - edge:\n"
+                               "      name: blur\n" /* line 17 */
+                               "      image: grycap/blur\n"
+                               "      script: sub/blur.sh\n"
+                               "      enable_gpu: true\n"
+                               "      input:\n"
+                               "      - storage_provider: minio.default\n"
+                               "        path: blur\n"
+                               "storage_providers:\n"
+                               "  minio:\n"
+                               "    cloud:\n"
+                               "      endpoint: https://minio.cloud.example.org\n"
+                               "      access_key: CHANGEME\n"
+                               "      secret_key: CHANGEME\n"
+                               "      verify: true\n"
+                               "clusters:\n"
+                               "  edge: {endpoint: 'https://edge.example.org', auth_user: u}\n";
+
+static void test_services_from_an_fdl_file(void)
+{
+    char cdir[] = "/tmp/fg_test_cfg_XXXXXX", fdir[] = "/tmp/fg_test_fdl_XXXXXX";
+    char base[256], fdl[256], path[256];
+    struct fg_settings s;
+    int code;
+
+    set_env_creds("AKENV", "env-secret");
+    if (mkdtemp(cdir) == NULL || mkdtemp(fdir) == NULL) {
+        ok(0, "temp dirs");
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/sub", fdir);
+    mkdir(path, 0700);
+    write_in(path, sizeof(path), cdir, "local.sh", "echo local\n");
+    write_in(path, sizeof(path), fdir, "script.sh", "echo gray\n");
+    write_in(path, sizeof(path), fdir, "sub/blur.sh", "echo blur\n");
+    write_in(base, sizeof(base), cdir, "base.yaml",
+             "listen: 127.0.0.1:9000\n"
+             "services:\n"
+             "  - name: local\n" /* line 3 */
+             "    script: local.sh\n"
+             "    input: [{path: inbox}]\n");
+    write_in(fdl, sizeof(fdl), fdir, "fdl.yaml", fdl_text);
+
+    is_int(load(&s, ARGV("--config", base, "--services", fdl), &code), 0, "config + FDL file");
+    is_str(err_text, "", "nothing on stderr");
+    is_int(s.n_services, 3, "the config's service, then the FDL's two");
+    if (s.n_services == 3) {
+        is_str(s.services[0].name, "local", "config service first");
+        is_str(s.services[0].script_text, "echo local\n", "its script, next to the config");
+        is_str(s.services[1].name, "grayify", "first FDL service");
+        is_str(s.services[1].script_text, "echo gray\n", "its script, next to the FDL file");
+        is_str(s.services[1].cluster_id, "oscar-cluster", "cluster id from the FDL key");
+        is_str(s.services[1].memory, "1Gi", "memory");
+        is_str(s.services[1].cpu, "1.0", "cpu");
+        is_str(s.services[1].image, "grycap/imagemagick", "image");
+        is_int(s.services[1].n_output, 1, "output");
+        is_str(s.services[1].input[0].storage_provider, "minio.default", "storage provider");
+        is_str(s.services[1].input[0].path, "grayify/in", "input path");
+        is_str(s.services[2].name, "blur", "second FDL service");
+        is_str(s.services[2].script_text, "echo blur\n", "script in a folder of the FDL's");
+        is_str(s.services[2].cluster_id, "edge", "its cluster id");
+        is_str(s.services[2].pool, "default", "floodgate defaults apply");
+    }
+    ok(s.fdl.services == NULL && s.fdl.n_services == 0, "nothing left in the scratch field");
+    fg_settings_cleanup(&s);
+
+    /* an FDL file alone, with --check-config */
+    is_int(load(&s, ARGV("--services", fdl, "--check-config"), &code), 1, "FDL alone checks");
+    is_int(code, 0, "exit 0");
+    is_str(out_text, "configuration OK\n", "OK printed");
+
+    /* the FDL shape in the config file itself, after its services: */
+    write_in(base, sizeof(base), fdir, "both.yaml",
+             "services:\n"
+             "  - {name: first, script: script.sh, input: [{path: one}]}\n"
+             "functions:\n"
+             "  oscar:\n"
+             "    - c1: {name: second, script: script.sh, input: [{path: two}]}\n"
+             "storage_providers: {}\n");
+    is_int(load(&s, ARGV("-c", base), &code), 0, "FDL keys in the config file");
+    is_int(s.n_services, 2, "both kinds");
+    if (s.n_services == 2) {
+        is_str(s.services[0].name, "first", "services: first");
+        is_str(s.services[1].name, "second", "then functions.oscar");
+        is_str(s.services[1].script_text, "echo gray\n", "script next to the config");
+    }
+    fg_settings_cleanup(&s);
+
+    /* two --services files add up */
+    write_in(path, sizeof(path), cdir, "more.yaml",
+             "services:\n  - {name: more, script: local.sh, input: [{path: more}]}\n");
+    is_int(load(&s, ARGV("--services", fdl, "--services", path), &code), 0, "two files");
+    is_int(s.n_services, 3, "every file's services");
+    if (s.n_services == 3)
+        is_str(s.services[2].script_text, "echo local\n", "each relative to its own file");
+    fg_settings_cleanup(&s);
+
+    remove_in(cdir, "local.sh");
+    remove_in(cdir, "base.yaml");
+    remove_in(cdir, "more.yaml");
+    remove_in(fdir, "script.sh");
+    remove_in(fdir, "sub/blur.sh");
+    remove_in(fdir, "fdl.yaml");
+    remove_in(fdir, "both.yaml");
+    snprintf(path, sizeof(path), "%s/sub", fdir);
+    rmdir(path);
+    rmdir(cdir);
+    rmdir(fdir);
+}
+
+static void test_services_file_errors_name_file_and_line(void)
+{
+    static const struct {
+        const char *yaml;
+        const char *want;
+    } cases[] = {
+        {"functions:\n  oscar:\n  - c:\n      name: a\n      script: ok.sh\n"
+         "      input: [{path: abc}]\n  - c:\n      name: b\n      scrpit: ok.sh\n",
+         "svc.yaml: line 9: unknown key 'scrpit' in 'functions.oscar[1].c'"},
+        {"functions:\n  oscar:\n  - c: {name: a, script: ok.sh, input: [{path: abc}]}\n"
+         "  - d: {name: a, script: ok.sh, input: [{path: def}]}\n",
+         "svc.yaml: line 4: service 'a' is defined twice (first on line 3)"},
+        {"functions:\n  oscar:\n  - c:\n      name: one\n      script: missing.sh\n"
+         "      input: [{path: abc}]\n",
+         "svc.yaml: line 4: service 'one': script file '"},
+        {"functions:\n  oscar:\n  - c:\n      name: Bad_Name\n      input: [{path: abc}]\n",
+         "svc.yaml: line 4: service 'Bad_Name': service name"},
+        {"functions:\n  aws:\n  - lambda: {name: x}\n", "svc.yaml: line 2: unknown key 'aws' in "
+                                                        "'functions'"},
+        {"functions:\n  oscar: text\n", "svc.yaml: line 2: 'functions.oscar' must be a mapping or "
+                                        "a list of mappings"},
+        {"storage_providers: [minio]\n",
+         "svc.yaml: line 1: 'storage_providers' must be a mapping, not a list"},
+        {"listen: 127.0.0.1:9000\n", "svc.yaml: line 1: unknown key 'listen'"},
+        {"services:\n  - {name: dup, script: ok.sh, input: [{path: abc}]}\n",
+         "svc.yaml: line 2: service 'dup' is defined twice (first in "},
+    };
+    char dir[] = "/tmp/fg_test_svc_XXXXXX";
+    char base[256], file[256], script[256];
+    struct fg_settings s;
+    int code;
+
+    set_env_creds("AKENV", "env-secret");
+    if (mkdtemp(dir) == NULL) {
+        ok(0, "temp dir");
+        return;
+    }
+    write_in(script, sizeof(script), dir, "ok.sh", "true\n");
+    write_in(base, sizeof(base), dir, "base.yaml",
+             "services:\n"
+             "  - name: dup\n"
+             "    script: ok.sh\n"
+             "    input: [{path: abc}]\n");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        write_in(file, sizeof(file), dir, "svc.yaml", cases[i].yaml);
+        is_int(load(&s, ARGV("-c", base, "--services", file), &code), 1, cases[i].want);
+        is_int(code, 1, "exit 1");
+        if (!ok(strstr(err_text, cases[i].want) != NULL, cases[i].want))
+            printf("#   stderr: %s", err_text);
+    }
+    ok(strstr(err_text, "base.yaml, line 2)") != NULL, "the first definition's file and line");
+
+    is_int(load(&s, ARGV("--services", "/nonexistent/fdl.yaml"), &code), 1, "missing file");
+    ok(strstr(err_text, "floodgate: /nonexistent/fdl.yaml: cannot open") != NULL,
+       "missing file named");
+    is_int(load(&s, ARGV("--services"), &code), 1, "--services needs a value");
+    is_int(code, 2, "usage exit 2");
+    remove_in(dir, "ok.sh");
+    remove_in(dir, "base.yaml");
+    remove_in(dir, "svc.yaml");
+    rmdir(dir);
+}
+
 static void test_example_config_passes_check(void)
 {
     /* ctest runs unit tests from the source root. */
@@ -433,6 +646,8 @@ int main(void)
     subtest(test_version_and_help);
     subtest(test_bad_command_lines);
     subtest(test_bad_values_in_file);
+    subtest(test_services_from_an_fdl_file);
+    subtest(test_services_file_errors_name_file_and_line);
     subtest(test_example_config_passes_check);
     subtest(test_module_defaults);
     return done_testing();

@@ -60,6 +60,8 @@ static const char *kind_name(enum s3_event_kind k)
         return "MPU";
     case S3_EV_DELETE:
         return "DELETE";
+    case S3_EV_TEST:
+        return "TEST";
     }
     return "?";
 }
