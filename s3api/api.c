@@ -144,6 +144,12 @@ void s3_req_header_out(struct s3_req *r, const char *name, const char *value)
 
 void s3_req_fail(struct s3_req *r, enum s3_err err, const char *msg)
 {
+    s3_req_fail_arg(r, err, msg, NULL, NULL);
+}
+
+void s3_req_fail_arg(struct s3_req *r, enum s3_err err, const char *msg, const char *arg_name,
+                     const char *arg_value)
+{
     struct log_ctx *lc = h1_req_log(r->h1);
     int status = s3_err_status(err);
     if (status >= 500)
@@ -161,7 +167,7 @@ void s3_req_fail(struct s3_req *r, enum s3_err err, const char *msg)
     if (r->resource == NULL) /* only error bodies need it */
         r->resource = xasprintf("/%s%s%s", r->bucket ? r->bucket : "", r->key ? "/" : "",
                                 r->key ? r->key : "");
-    s3_err_write_xml(body, err, msg, r->resource, lc->request_id);
+    s3_err_write_xml_arg(body, err, msg, r->resource, lc->request_id, arg_name, arg_value);
     h1_resp_header(r->h1, "Content-Type", "application/xml");
     h1_resp_start(r->h1, status, (int64_t)evbuffer_get_length(body));
     if (!h1_req_is_head(r->h1))
@@ -485,6 +491,8 @@ static void dispatch(struct s3_req *r)
     case S3_OP_GET_BUCKET_VERSIONING:
     case S3_OP_GET_BUCKET_ACL:
     case S3_OP_PUT_BUCKET_ACL:
+    case S3_OP_GET_BUCKET_NOTIFICATION:
+    case S3_OP_PUT_BUCKET_NOTIFICATION:
         s3_op_bucket(r);
         return;
     case S3_OP_GET_OBJECT:
@@ -735,6 +743,12 @@ void s3_api_handler(struct s3_api *api, struct h1_handler *out)
 void s3_api_set_event_hook(struct s3_api *api, s3_event_hook_fn *fn, void *arg)
 {
     s3_store_set_event_hook(api->store, fn, arg);
+}
+
+void s3_api_set_arn_check(struct s3_api *api, s3_arn_check_fn *fn, void *arg)
+{
+    api->arn_check = fn;
+    api->arn_check_arg = arg;
 }
 
 void s3_api_on_outbox(struct s3_api *api, void (*fn)(void *arg), void *arg)

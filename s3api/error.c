@@ -59,9 +59,20 @@ enum s3_err s3_err_from_status(int status)
 void s3_err_write_xml(struct evbuffer *out, enum s3_err e, const char *message,
                       const char *resource, const char *request_id)
 {
+    s3_err_write_xml_arg(out, e, message, resource, request_id, NULL, NULL);
+}
+
+void s3_err_write_xml_arg(struct evbuffer *out, enum s3_err e, const char *message,
+                          const char *resource, const char *request_id, const char *arg_name,
+                          const char *arg_value)
+{
     s3_xml_declaration(out);
     evbuffer_add_printf(out, "<Error><Code>%s</Code>", s3_err_code(e));
     s3_xml_elem(out, "Message", message != NULL ? message : s3_err_message(e));
+    if (arg_name != NULL)
+        s3_xml_elem(out, "ArgumentName", arg_name);
+    if (arg_value != NULL)
+        s3_xml_elem(out, "ArgumentValue", arg_value);
     if (resource != NULL)
         s3_xml_elem(out, "Resource", resource);
     s3_xml_elem(out, "RequestId", request_id != NULL ? request_id : "");

@@ -103,5 +103,10 @@ enum s3_err s3_err_from_status(int status);
  * `message` NULL -> the table's message; `resource` may be NULL. */
 void s3_err_write_xml(struct evbuffer *out, enum s3_err e, const char *message,
                       const char *resource, const char *request_id);
+/* The same with `<ArgumentName/>` and `<ArgumentValue/>` after the Message, as S3 names the
+ * argument an InvalidArgument is about (either may be NULL: left out). */
+void s3_err_write_xml_arg(struct evbuffer *out, enum s3_err e, const char *message,
+                          const char *resource, const char *request_id, const char *arg_name,
+                          const char *arg_value);
 
 #endif

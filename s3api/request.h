@@ -34,6 +34,8 @@ struct s3_chunked;
     X(GET_BUCKET_VERSIONING, "GetBucketVersioning")                                                \
     X(GET_BUCKET_ACL, "GetBucketAcl")                                                              \
     X(PUT_BUCKET_ACL, "PutBucketAcl")                                                              \
+    X(GET_BUCKET_NOTIFICATION, "GetBucketNotificationConfiguration")                               \
+    X(PUT_BUCKET_NOTIFICATION, "PutBucketNotificationConfiguration")                               \
     X(LIST_OBJECTS, "ListObjects")                                                                 \
     X(LIST_OBJECTS_V2, "ListObjectsV2")                                                            \
     X(LIST_UPLOADS, "ListMultipartUploads")                                                        \
@@ -77,6 +79,8 @@ struct s3_api {
     struct s3_auth_config auth_cfg;
     struct s3_user *users;
     size_t n_users;
+    s3_arn_check_fn *arn_check; /* notification destinations (s3_api_set_arn_check) */
+    void *arn_check_arg;
 };
 
 /* The body pipeline: raw HTTP body -> (aws-chunked decoding) -> a sink. */
@@ -148,6 +152,9 @@ struct span s3_req_header(const struct s3_req *r, const char *lname);
 char *s3_req_header_dup(const struct s3_req *r, const char *lname);
 /* Answers an S3 error (body omitted for HEAD) and ends the request. */
 void s3_req_fail(struct s3_req *r, enum s3_err err, const char *msg);
+/* The same with ArgumentName/ArgumentValue in the error body (either may be NULL). */
+void s3_req_fail_arg(struct s3_req *r, enum s3_err err, const char *msg, const char *arg_name,
+                     const char *arg_value);
 /* The prologue of a store callback: drops its reference, answers `err` when it is one, and
  * says whether the operation goes on (false: the client is gone or has its answer). */
 static inline bool s3_req_resume_ok(struct s3_req *r, enum s3_err err)

@@ -11,7 +11,8 @@
 
 /* Sub-resources we do not implement: requests naming one get 501 NotImplemented rather than
  * being mistaken for a plain GET/PUT of the bucket or object. Sorted by strcmp (bsearch):
- * every parameter of every request is looked up here. */
+ * every parameter of every request is looked up here. "notification" stays listed for
+ * objects and for other methods; bucket_op() serves GET and PUT of it. */
 static const char *const unimplemented[] = {
     "accelerate",   "analytics",     "attributes",
     "cors",         "encryption",    "intelligent-tiering",
@@ -38,14 +39,21 @@ static int cmp_name(const void *key, const void *elem)
     return strcmp(key, *(const char *const *)elem);
 }
 
-static bool any_unimplemented(const struct s3_route_in *in)
+/* Whether a parameter names an unimplemented sub-resource other than `except` (NULL: none). */
+static bool any_unimplemented_but(const struct s3_route_in *in, const char *except)
 {
     for (size_t i = 0; i < in->n_params; i++)
-        if (bsearch(in->params[i].name, unimplemented,
+        if ((except == NULL || strcmp(in->params[i].name, except) != 0) &&
+            bsearch(in->params[i].name, unimplemented,
                     sizeof(unimplemented) / sizeof(unimplemented[0]), sizeof(unimplemented[0]),
                     cmp_name) != NULL)
             return true;
     return false;
+}
+
+static bool any_unimplemented(const struct s3_route_in *in)
+{
+    return any_unimplemented_but(in, NULL);
 }
 
 static enum s3_op bucket_op(const struct s3_route_in *in)
@@ -53,6 +61,15 @@ static enum s3_op bucket_op(const struct s3_route_in *in)
     struct span m = in->method;
     if (span_eq_str(m, "HEAD"))
         return S3_OP_HEAD_BUCKET;
+    /* Bucket notification configurations are the one sub-resource of the table served on
+     * buckets (objects have none). */
+    if (param(in, "notification") && !any_unimplemented_but(in, "notification")) {
+        if (span_eq_str(m, "GET"))
+            return S3_OP_GET_BUCKET_NOTIFICATION;
+        if (span_eq_str(m, "PUT"))
+            return S3_OP_PUT_BUCKET_NOTIFICATION;
+        return S3_OP_NOT_IMPLEMENTED;
+    }
     if (any_unimplemented(in) && !param(in, "versioning"))
         return S3_OP_NOT_IMPLEMENTED;
     if (span_eq_str(m, "GET")) {

@@ -253,6 +253,17 @@ void s3_store_part_copy(struct s3_store *st, const char *src_bucket, const char 
                         const char *upload_id, unsigned part_number, struct s3_part_info *out,
                         s3_store_cb *cb, void *arg);
 
+/* ---- bucket notification configurations (store_notif.c) ---- */
+/* Sets bucket's configuration to `data` (copied; notif.c's encoding) through the group
+ * committer, reporting S3_EV_TEST with it in the same txn; len 0 removes it (no event).
+ * S3_ERR_NO_SUCH_BUCKET. `origin` is copied (NULL: unknown). */
+void s3_store_notif_set(struct s3_store *st, const char *bucket, const void *data, size_t len,
+                        const struct s3_event_origin *origin, s3_store_cb *cb, void *arg);
+/* The stored configuration (data NULL, len 0 when none; valid during cb only), or
+ * S3_ERR_NO_SUCH_BUCKET. A job on the read lane. */
+typedef void s3_notif_get_cb(enum s3_err err, const void *data, size_t len, void *arg);
+void s3_store_notif_get(struct s3_store *st, const char *bucket, s3_notif_get_cb *cb, void *arg);
+
 /* ---- events and the outbox (store_outbox.c; the contract is in s3api.h) ---- */
 /* Installs the event hook (NULL: none); before serving, since pool threads read it. */
 void s3_store_set_event_hook(struct s3_store *st, s3_event_hook_fn *fn, void *arg);

@@ -765,6 +765,9 @@ static enum s3_err apply_bucket_delete(struct s3_fs_op *op, struct s3_fs_wtxn *w
     rc = mdb_del(w->txn, w->st->db_buckets, &k, NULL);
     if (rc != 0)
         return s3_fs_wtxn_fail(w, rc);
+    /* A bucket made again under the name starts without the old one's notifications. */
+    if (s3_fs_notif_drop(w, b->bucket) != S3_OK)
+        return S3_ERR_INTERNAL_ERROR;
     s3_fs_wtxn_touch(w, b->bucket, NULL);
     return S3_OK;
 }

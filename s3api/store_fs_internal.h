@@ -15,6 +15,8 @@
  *     trash            file id -> "" : files no committed record references (to unlink)
  *     outbox           record id (u64 BE) -> opaque bytes: the event hook's records, written in
  *                      the txn of the mutation they describe (s3api.h); created when missing
+ *     notif            bucket name -> its notification configuration (notif.c's encoding);
+ *                      absent when it has none; created when missing
  *   objects/xx/<id>    data files, <id> 16 hex digits, xx its low byte; never named by key
  *   tmp/<id>           data being written; moved into objects/ after its commit
  *
@@ -189,6 +191,11 @@ void s3_fs_op_set_origin(struct s3_fs_op *op, const struct s3_event_origin *o);
  * hook's records could not be written (the batch then fails: w->rc is set). */
 enum s3_err s3_fs_wtxn_event(struct s3_fs_wtxn *w, enum s3_event_kind kind, const char *bucket,
                              const char *key, uint64_t size, const char *etag);
+/* The same for S3_EV_TEST: `notif` (len > 0) is the configuration just set on `bucket`. */
+enum s3_err s3_fs_wtxn_test_event(struct s3_fs_wtxn *w, const char *bucket, const void *notif,
+                                  size_t notif_len);
+/* Removes bucket's notification configuration, if any (DeleteBucket; store_notif.c). */
+enum s3_err s3_fs_notif_drop(struct s3_fs_wtxn *w, const char *bucket);
 
 /* ---- the loop's caches (store_cache.c) ----
  *
@@ -277,6 +284,7 @@ struct s3_store {
     MDB_env *env;
     MDB_dbi db_buckets, db_objects, db_uploads, db_parts, db_meta, db_pending, db_trash;
     MDB_dbi db_outbox;
+    MDB_dbi db_notif;
     atomic_uint_fast64_t next_id;  /* the next file id to hand out */
     atomic_uint_fast64_t next_seq; /* the next event seq or outbox id (write txns only) */
     atomic_uint_fast64_t outbox_n; /* records in `outbox` (counted at open, then at commits) */

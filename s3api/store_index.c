@@ -61,9 +61,12 @@ int s3_fs_index_open(struct s3_store *st, size_t map_size, char *err, size_t err
         rc = open_dbi(txn, "pending", &st->db_pending);
     if (rc == 0)
         rc = open_dbi(txn, "trash", &st->db_trash);
-    /* Added after format 1 shipped: created in an existing index on its first open. */
+    /* Added after format 1 shipped (outbox, notif): created in an existing index on its first
+     * open. 9 of the 16 named DBs mdb_env_set_maxdbs() allows. */
     if (rc == 0)
         rc = open_dbi(txn, "outbox", &st->db_outbox);
+    if (rc == 0)
+        rc = open_dbi(txn, "notif", &st->db_notif);
     if (rc != 0) {
         set_err(err, err_cap, "opening the index DBs", rc);
         goto fail;

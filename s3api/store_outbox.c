@@ -31,12 +31,11 @@ void s3_fs_op_set_origin(struct s3_fs_op *op, const struct s3_event_origin *o)
     op->origin.request_id[sizeof(op->origin.request_id) - 1] = '\0';
 }
 
-enum s3_err s3_fs_wtxn_event(struct s3_fs_wtxn *w, enum s3_event_kind kind, const char *bucket,
-                             const char *key, uint64_t size, const char *etag)
+static enum s3_err report(struct s3_fs_wtxn *w, enum s3_event_kind kind, const char *bucket,
+                          const char *key, uint64_t size, const char *etag, const void *notif,
+                          size_t notif_len)
 {
     struct s3_store *st = w->st;
-    if (st->hook.fn == NULL)
-        return S3_OK;
     struct s3_event ev = {
         .kind = kind,
         .bucket = bucket,
@@ -46,10 +45,41 @@ enum s3_err s3_fs_wtxn_event(struct s3_fs_wtxn *w, enum s3_event_kind kind, cons
         .time_ms = w->now_ms,
         .seq = atomic_fetch_add(&st->next_seq, 1),
         .origin = &w->op->origin,
+        .notif = notif_len > 0 ? notif : NULL,
+        .notif_len = notif_len,
     };
     struct s3_outbox_txn tx = {w};
     st->hook.fn(st->hook.arg, &ev, &tx);
     return w->rc != 0 ? S3_ERR_INTERNAL_ERROR : S3_OK;
+}
+
+enum s3_err s3_fs_wtxn_event(struct s3_fs_wtxn *w, enum s3_event_kind kind, const char *bucket,
+                             const char *key, uint64_t size, const char *etag)
+{
+    if (w->st->hook.fn == NULL)
+        return S3_OK;
+    /* One lookup in a DB of a value per configured bucket. The value is copied: LMDB may move
+     * a page of this write txn (spill) when the hook's records are written, and the hook reads
+     * the configuration around its s3_outbox_add() calls. */
+    MDB_val k = {strlen(bucket), (void *)(uintptr_t)bucket}, v;
+    int rc = mdb_get(w->txn, w->st->db_notif, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size == 0))
+        return report(w, kind, bucket, key, size, etag, NULL, 0);
+    if (rc != 0)
+        return s3_fs_wtxn_fail(w, rc);
+    void *copy = xmalloc(v.mv_size);
+    memcpy(copy, v.mv_data, v.mv_size);
+    enum s3_err err = report(w, kind, bucket, key, size, etag, copy, v.mv_size);
+    free(copy);
+    return err;
+}
+
+enum s3_err s3_fs_wtxn_test_event(struct s3_fs_wtxn *w, const char *bucket, const void *notif,
+                                  size_t notif_len)
+{
+    if (w->st->hook.fn == NULL)
+        return S3_OK;
+    return report(w, S3_EV_TEST, bucket, NULL, 0, "", notif, notif_len);
 }
 
 int s3_outbox_add(struct s3_outbox_txn *tx, const void *data, size_t len)

@@ -47,4 +47,34 @@ enum s3_err s3_xml_parse_create_bucket(struct span body, char *loc, size_t loc_c
  * means), S3_ERR_NOT_IMPLEMENTED for other grants, MALFORMED_XML when broken. */
 enum s3_err s3_xml_parse_acl(struct span body);
 
+/* An error that names more than its code: a message (static; NULL = the table's) and the
+ * ArgumentName/ArgumentValue S3 adds to InvalidArgument (heap; NULL = none). The first error
+ * set wins; s3_xml_err_cleanup() frees the strings. */
+struct s3_xml_err {
+    enum s3_err err;
+    const char *msg;
+    char *arg_name;
+    char *arg_value;
+};
+/* Records `err` unless one is already recorded; copies name/value (NULL: none). Returns the
+ * error now recorded. */
+enum s3_err s3_xml_err_set(struct s3_xml_err *e, enum s3_err err, const char *msg,
+                           const char *arg_name, const char *arg_value);
+void s3_xml_err_cleanup(struct s3_xml_err *e);
+
+/* NotificationConfiguration (PutBucketNotificationConfiguration): Queue/Topic/
+ * CloudFunctionConfiguration elements, each with Id?, the ARN element, Event+ and
+ * Filter?/S3Key/FilterRule*{Name,Value}, into `out` (zeroed first; the caller frees it with
+ * s3_notif_config_free(), also on failure). EventBridgeConfiguration is accepted and ignored.
+ * Only the document is checked here: MALFORMED_XML for a broken or unexpected structure;
+ * INVALID_ARGUMENT (with `e` filled) for a filter rule named other than prefix/suffix, two
+ * prefix or two suffix rules, a value over S3_NOTIF_FILTER_MAX bytes, or an Id over
+ * S3_NOTIF_ID_MAX. Event names, Ids, overlaps and destinations: s3_notif_validate(). */
+#define S3_NOTIF_FILTER_MAX 1024u
+#define S3_NOTIF_ID_MAX     255u
+#define S3_NOTIF_ARN_MAX    2048u
+#define S3_NOTIF_RULES_MAX  1000u
+enum s3_err s3_xml_parse_notification(struct span body, struct s3_notif_config *out,
+                                      struct s3_xml_err *e);
+
 #endif

@@ -1,10 +1,12 @@
 /* S3 request bodies read with libxml2 under tech-stack §4.1: a size cap before parsing, no
  * DOCTYPE (refused from a SAX hook, so no entity is ever declared), no network, no errors on
  * stderr; text taken only from text and CDATA children; elements matched by local name, any
- * namespace. The four parsers only check structure; the store checks parts and keys. */
+ * namespace. The parsers only check structure (and, for notification configurations, the
+ * filter rules); the store checks parts and keys, notif.c the rest of a configuration. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libxml/SAX2.h>
 #include <libxml/parser.h>
@@ -13,6 +15,7 @@
 
 #include "gateway/span.h"
 #include "gateway/xmalloc.h"
+#include "s3api/notif.h"
 #include "s3api/xml.h"
 
 #define MAX_PARTS    10000u
@@ -493,5 +496,250 @@ enum s3_err s3_xml_parse_acl(struct span body)
 out:
     free(owner_id);
     xmlFreeDoc(doc);
+    return err;
+}
+
+/* ---- errors with arguments ---- */
+
+enum s3_err s3_xml_err_set(struct s3_xml_err *e, enum s3_err err, const char *msg,
+                           const char *arg_name, const char *arg_value)
+{
+    if (e->err != S3_OK)
+        return e->err;
+    e->err = err;
+    e->msg = msg;
+    e->arg_name = arg_name != NULL ? xstrdup(arg_name) : NULL;
+    e->arg_value = arg_value != NULL ? xstrdup(arg_value) : NULL;
+    return err;
+}
+
+void s3_xml_err_cleanup(struct s3_xml_err *e)
+{
+    free(e->arg_name);
+    free(e->arg_value);
+    *e = (struct s3_xml_err){S3_OK, NULL, NULL, NULL};
+}
+
+/* ---- NotificationConfiguration ---- */
+
+/* Every configuration is at most Id, ARN, the 8 event names (repeats allowed but pointless),
+ * Filter, S3Key and two rules of three elements each: 20 elements; the budget allows a few
+ * repeats beyond that for every permitted configuration. */
+#define NODES_NOTIF (S3_NOTIF_RULES_MAX * 30 + 10)
+
+/* A container holds elements and white space only. */
+static bool is_markup_only(const xmlNode *n)
+{
+    if (n->type == XML_ELEMENT_NODE)
+        return true;
+    return is_text(n) && is_blank(span_from((const char *)n->content));
+}
+
+/* A value element's text without surrounding XML white space, or NULL when it holds markup. */
+static char *trimmed_text(const xmlNode *elem)
+{
+    char *s = text_of(elem);
+    if (s == NULL)
+        return NULL;
+    char *t = span_dup(trim_xml_space(s));
+    free(s);
+    return t;
+}
+
+/* One <FilterRule>{Name, Value}: into rule->prefix or rule->suffix. */
+static enum s3_err read_filter_rule(const xmlNode *fr, struct s3_notif_rule *rule,
+                                    struct s3_xml_err *e)
+{
+    enum s3_err err = S3_ERR_MALFORMED_XML;
+    char *name = NULL, *value = NULL;
+
+    for (xmlNode *n = fr->children; n != NULL; n = n->next)
+        if (!is_markup_only(n) ||
+            (n->type == XML_ELEMENT_NODE && !is_elem(n, "Name") && !is_elem(n, "Value")))
+            goto out;
+    if (count_children(fr, "Name") != 1 || count_children(fr, "Value") != 1)
+        goto out;
+    name = trimmed_text(child(fr, "Name"));
+    /* Values are key bytes: never trimmed. */
+    value = text_of(child(fr, "Value"));
+    if (name == NULL || value == NULL)
+        goto out;
+    bool is_prefix = strcasecmp(name, "prefix") == 0;
+    if (!is_prefix && strcasecmp(name, "suffix") != 0) {
+        err = s3_xml_err_set(e, S3_ERR_INVALID_ARGUMENT,
+                             "filter rule name must be either prefix or suffix", "FilterRule.Name",
+                             name);
+        goto out;
+    }
+    char **slot = is_prefix ? &rule->prefix : &rule->suffix;
+    if (*slot != NULL) {
+        err = s3_xml_err_set(e, S3_ERR_INVALID_ARGUMENT,
+                             is_prefix ? "Cannot specify more than one prefix rule in a filter."
+                                       : "Cannot specify more than one suffix rule in a filter.",
+                             "FilterRule", name);
+        goto out;
+    }
+    if (strlen(value) > S3_NOTIF_FILTER_MAX) {
+        err = s3_xml_err_set(
+            e, S3_ERR_INVALID_ARGUMENT,
+            "Size of filter rule value cannot exceed 1024 bytes in UTF-8 representation",
+            "FilterRule.Value", NULL);
+        goto out;
+    }
+    *slot = value;
+    value = NULL;
+    err = S3_OK;
+
+out:
+    free(name);
+    free(value);
+    return err;
+}
+
+/* <Filter><S3Key><FilterRule/>*</S3Key></Filter>; an empty Filter or S3Key filters nothing. */
+static enum s3_err read_filter(const xmlNode *filter, struct s3_notif_rule *rule,
+                               struct s3_xml_err *e)
+{
+    for (xmlNode *n = filter->children; n != NULL; n = n->next)
+        if (!is_markup_only(n) || (n->type == XML_ELEMENT_NODE && !is_elem(n, "S3Key")))
+            return S3_ERR_MALFORMED_XML;
+    if (count_children(filter, "S3Key") > 1)
+        return S3_ERR_MALFORMED_XML;
+    xmlNode *key = child(filter, "S3Key");
+    if (key == NULL)
+        return S3_OK;
+    enum s3_err err = S3_OK;
+    for (xmlNode *n = key->children; n != NULL; n = n->next) {
+        if (!is_markup_only(n) || (n->type == XML_ELEMENT_NODE && !is_elem(n, "FilterRule")))
+            return S3_ERR_MALFORMED_XML;
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        /* A broken rule later on outranks an invalid one before it. */
+        enum s3_err r = read_filter_rule(n, rule, e);
+        if (r == S3_ERR_MALFORMED_XML)
+            return r;
+        if (err == S3_OK)
+            err = r;
+    }
+    return err;
+}
+
+/* One Queue/Topic/CloudFunctionConfiguration. S3_OK, MALFORMED_XML, or INVALID_ARGUMENT (the
+ * first one recorded in `e`; the caller goes on checking the structure). */
+static enum s3_err read_notif_rule(const xmlNode *cfg, enum s3_notif_kind kind,
+                                   struct s3_notif_rule *rule, struct s3_xml_err *e)
+{
+    const char *arn_elem = s3_notif_kind_arn_elem(kind);
+    enum s3_err invalid = S3_OK;
+
+    rule->kind = kind;
+    for (xmlNode *n = cfg->children; n != NULL; n = n->next)
+        if (!is_markup_only(n) ||
+            (n->type == XML_ELEMENT_NODE && !is_elem(n, "Id") && !is_elem(n, arn_elem) &&
+             !is_elem(n, "Event") && !is_elem(n, "Filter")))
+            return S3_ERR_MALFORMED_XML;
+    size_t n_events = count_children(cfg, "Event");
+    if (count_children(cfg, "Id") > 1 || count_children(cfg, arn_elem) != 1 || n_events == 0 ||
+        count_children(cfg, "Filter") > 1)
+        return S3_ERR_MALFORMED_XML;
+    rule->events = xcalloc(n_events, sizeof(*rule->events));
+    for (xmlNode *n = cfg->children; n != NULL; n = n->next) {
+        if (!is_elem(n, "Event"))
+            continue;
+        char *ev = trimmed_text(n);
+        if (ev == NULL)
+            return S3_ERR_MALFORMED_XML;
+        rule->events[rule->n_events++] = ev;
+    }
+    rule->arn = trimmed_text(child(cfg, arn_elem));
+    if (rule->arn == NULL)
+        return S3_ERR_MALFORMED_XML;
+    if (strlen(rule->arn) > S3_NOTIF_ARN_MAX)
+        invalid =
+            s3_xml_err_set(e, S3_ERR_INVALID_ARGUMENT, "The ARN is too long.", arn_elem, NULL);
+    xmlNode *id = child(cfg, "Id");
+    if (id != NULL) {
+        rule->id = trimmed_text(id);
+        if (rule->id == NULL)
+            return S3_ERR_MALFORMED_XML;
+        if (rule->id[0] == '\0') { /* as if absent: one is generated */
+            free(rule->id);
+            rule->id = NULL;
+        } else if (strlen(rule->id) > S3_NOTIF_ID_MAX) {
+            invalid = s3_xml_err_set(e, S3_ERR_INVALID_ARGUMENT,
+                                     "The ID of a configuration cannot be longer than 255 "
+                                     "characters.",
+                                     "Id", NULL);
+        }
+    }
+    xmlNode *filter = child(cfg, "Filter");
+    if (filter != NULL) {
+        enum s3_err err = read_filter(filter, rule, e);
+        if (err == S3_ERR_MALFORMED_XML)
+            return err;
+        if (invalid == S3_OK)
+            invalid = err;
+    }
+    return invalid;
+}
+
+/* The configuration kind an element of the root names; -1 for none. */
+static int notif_kind_of(const xmlNode *n)
+{
+    for (int k = 0; k < S3_NOTIF_N_KINDS; k++)
+        if (is_elem(n, s3_notif_kind_elem((enum s3_notif_kind)k)))
+            return k;
+    return -1;
+}
+
+enum s3_err s3_xml_parse_notification(struct span body, struct s3_notif_config *out,
+                                      struct s3_xml_err *e)
+{
+    enum s3_err err = S3_ERR_MALFORMED_XML, invalid = S3_OK;
+    size_t n_rules = 0;
+
+    memset(out, 0, sizeof(*out));
+    xmlDoc *doc = read_doc(body, "NotificationConfiguration", NODES_NOTIF);
+    if (doc == NULL)
+        goto out;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    for (xmlNode *n = root->children; n != NULL; n = n->next) {
+        if (!is_markup_only(n))
+            goto out;
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (notif_kind_of(n) >= 0)
+            n_rules++;
+        else if (!is_elem(n, "EventBridgeConfiguration"))
+            goto out;
+    }
+    if (count_children(root, "EventBridgeConfiguration") > 1)
+        goto out;
+    if (n_rules > S3_NOTIF_RULES_MAX) {
+        err = s3_xml_err_set(e, S3_ERR_INVALID_ARGUMENT,
+                             "Too many notification configurations on one bucket.", NULL, NULL);
+        goto out;
+    }
+    out->rules = xcalloc(n_rules ? n_rules : 1, sizeof(*out->rules));
+    for (xmlNode *n = root->children; n != NULL; n = n->next) {
+        int kind = n->type == XML_ELEMENT_NODE ? notif_kind_of(n) : -1;
+        if (kind < 0)
+            continue;
+        enum s3_err r =
+            read_notif_rule(n, (enum s3_notif_kind)kind, &out->rules[out->n_rules++], e);
+        if (r == S3_ERR_MALFORMED_XML)
+            goto out;
+        if (invalid == S3_OK)
+            invalid = r;
+    }
+    err = invalid;
+
+out:
+    xmlFreeDoc(doc);
+    /* A malformed document outranks an invalid argument seen before the break. */
+    if (err == S3_ERR_MALFORMED_XML) {
+        s3_xml_err_cleanup(e);
+        e->err = err;
+    }
     return err;
 }

@@ -87,18 +87,41 @@ static void test_unimplemented_subresources(void)
 
     for (size_t i = 0; i < n; i++) {
         const char *q[] = {"x-id=1", names[i], NULL};
+        /* a bucket's notification configuration is served (test_bucket_notification) */
+        enum s3_op bucket_want = strcmp(names[i], "notification") == 0
+                                     ? S3_OP_GET_BUCKET_NOTIFICATION
+                                     : S3_OP_NOT_IMPLEMENTED;
         object_ok += route_op("PUT", "/b/k", q, NULL) == S3_OP_NOT_IMPLEMENTED;
-        bucket_ok += route_op("GET", "/b", q, NULL) == S3_OP_NOT_IMPLEMENTED;
+        bucket_ok += route_op("GET", "/b", q, NULL) == bucket_want;
     }
     is_int(object_ok, n, "object PUT with each one: NotImplemented");
-    is_int(bucket_ok, n, "bucket GET with each one: NotImplemented");
+    is_int(bucket_ok, n, "bucket GET with each one: NotImplemented (but ?notification)");
     const char *near[] = {"Tagging", "polic", "websites", NULL};
     is_int(route_op("PUT", "/b/k", near, NULL), S3_OP_PUT_OBJECT, "near misses are plain");
+}
+
+static void test_bucket_notification(void)
+{
+    const char *notif[] = {"notification", NULL};
+    const char *notif_cors[] = {"notification", "cors", NULL};
+    is_int(route_op("GET", "/b", notif, NULL), S3_OP_GET_BUCKET_NOTIFICATION, "GET ?notification");
+    is_int(route_op("PUT", "/b", notif, NULL), S3_OP_PUT_BUCKET_NOTIFICATION, "PUT ?notification");
+    is_int(route_op("DELETE", "/b", notif, NULL), S3_OP_NOT_IMPLEMENTED, "DELETE ?notification");
+    is_int(route_op("POST", "/b", notif, NULL), S3_OP_NOT_IMPLEMENTED, "POST ?notification");
+    is_int(route_op("HEAD", "/b", notif, NULL), S3_OP_HEAD_BUCKET, "HEAD is HeadBucket");
+    is_int(route_op("PUT", "/b", notif_cors, NULL), S3_OP_NOT_IMPLEMENTED,
+           "with another unimplemented sub-resource: NotImplemented");
+    is_int(route_op("GET", "/b/k", notif, NULL), S3_OP_NOT_IMPLEMENTED, "objects have none");
+    is_int(route_op("PUT", "/k", notif, "b.s3.local"), S3_OP_NOT_IMPLEMENTED,
+           "virtual-hosted object: none");
+    is_int(route_op("PUT", "/", notif, "b.s3.local"), S3_OP_PUT_BUCKET_NOTIFICATION,
+           "virtual-hosted bucket PUT ?notification");
 }
 
 int main(void)
 {
     subtest(test_operations);
     subtest(test_unimplemented_subresources);
+    subtest(test_bucket_notification);
     return done_testing();
 }
