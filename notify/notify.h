@@ -2,9 +2,13 @@
  * matching of committed mutations against service inputs, and the outbox records that turn
  * a match into an invocation. The only header other modules include from notify/.
  *
- * It knows neither the store's internals nor Redis: the store calls notify_event_hook()
- * inside its commit transaction (through the s3api event hook, wired by main), and the records
- * it writes follow the outbox record format that queue/queue.h documents. */
+ * It also holds the notification targets (webhooks, Redis) of bucket notifications: their
+ * config, their ARNs, and the senders that deliver one message to one target.
+ *
+ * It knows neither the store's internals nor the job queue: the store calls
+ * notify_event_hook() inside its commit transaction (through the s3api event hook, wired by
+ * main), the records it writes follow the outbox record format that queue/queue.h documents,
+ * and main hands the senders to queue's push deliveries. */
 #ifndef FG_NOTIFY_NOTIFY_H
 #define FG_NOTIFY_NOTIFY_H
 
@@ -163,8 +167,16 @@ void notify_uuid(char out[37]);
 char *notify_event_json(const struct s3_event *ev, const char *region, const char *config_id);
 
 /* The s3api event hook (s3_event_hook_fn; `arg` is a struct notify_hook): for every
- * ObjectCreated event, one invocation record per service with an input that matches, added to
- * the outbox (queue/queue.h, "outbox records"). */
+ * ObjectCreated event, one invocation record per service with an input that matches; for every
+ * event of a bucket with a notification configuration (ev->notif), one notification record
+ * per rule whose events and filters match, to the rule's target (a key matches a rule when it
+ * starts with the prefix and ends with the suffix, both compared with the raw key); for an
+ * S3_EV_TEST, one s3:TestEvent record per distinct target of the configuration. All added to
+ * the outbox (queue/queue.h, "outbox records"). The message delivered is the AWS event
+ * message with configurationId = the rule's Id, plus MinIO's top-level "EventName" and "Key";
+ * the test message is AWS's flat {"Service", "Event": "s3:TestEvent", "Time", "Bucket",
+ * "RequestId", "HostId"}. Decoded configurations are cached (by their bytes), so a bucket's
+ * configuration is not decoded again for every event. */
 struct notify_hook {
     struct notify_registry *reg;
     const char *region;
@@ -174,5 +186,62 @@ void notify_event_hook(void *arg, const struct s3_event *ev, struct s3_outbox_tx
 /* True when bucket/key matches the input `in` (bucket equal, key starting with path's prefix,
  * and the rest of the key passing prefix[]/suffix[] when given). */
 bool notify_input_matches(const struct notify_io *in, const char *bucket, const char *key);
+
+/* ---- notification targets ------------------------------------------------------------------ */
+
+/* One `targets:` entry of the config file. Its ARN is arn:floodgate:sqs::<id>:<type>; MinIO's
+ * arn:minio:sqs::<id>:<type> names the same target. */
+struct notify_target {
+    char *id;          /* required: [A-Za-z0-9_.-]{1,64} */
+    char *type;        /* required: "webhook" or "redis" */
+    char *endpoint;    /* required: webhook http(s)://host[:port]/path; redis redis://... */
+    char *ca_file;     /* https: a PEM CA bundle; NULL: the system's */
+    bool tls_verify;   /* https: verify the peer and its name; default true */
+    char *client_cert; /* https: mTLS certificate and key (PEM files); NULL: none */
+    char *client_key;
+    char *auth_token;      /* "tok" -> "Authorization: Bearer tok"; "Scheme value" sent as is */
+    unsigned timeout_ms;   /* one delivery, connect included; default 10 s */
+    unsigned concurrency;  /* deliveries in flight; default 16 */
+    unsigned max_attempts; /* then the dead-letter stream; default 10 */
+    unsigned max_age_s;    /* a message older than this is dead-lettered; default 1 day */
+    char *key;             /* redis: the stream or list; default "floodgate-events" */
+    char *format;          /* redis: "stream" (XADD key * event <body>, default) or "list"
+                              (RPUSH key <body>) */
+};
+/* The conf/ table of one target; a config file lists them under `targets:`. Checks the type,
+ * the endpoint's scheme, and the id's syntax. */
+extern const struct conf_key notify_target_keys[];
+
+/* Installs the targets (taken over: the array and its elements; `targets` is freed). -1 with a
+ * message on a duplicate id. */
+int notify_registry_set_targets(struct notify_registry *reg, struct notify_target *targets,
+                                size_t n, char *msg, size_t msg_cap);
+/* The s3api ARN check (s3_arn_check_fn; arg is the registry): true for the ARN of a target. */
+bool notify_arn_known(void *reg, const char *arn);
+/* The target with this id, NULL when none (valid as long as the registry). */
+const struct notify_target *notify_registry_target(struct notify_registry *reg, const char *id);
+size_t notify_registry_n_targets(struct notify_registry *reg);
+const struct notify_target *notify_registry_target_at(struct notify_registry *reg, size_t i);
+
+/* A sender delivers one message to one target, on the loop thread: webhooks by HTTP POST
+ * through libcurl's multi interface driven by the libevent loop (keep-alive, TLS as
+ * configured, the timeout, at most `concurrency` requests at once, never blocking the loop),
+ * Redis targets through a hiredis async connection (reconnecting with capped backoff). A
+ * webhook request carries Content-Type: application/json, x-floodgate-event-id: <id>,
+ * User-Agent: floodgate/<version> and the Authorization of auth_token. Results: 2xx ->
+ * NOTIFY_SENT; a connection failure, timeout, 408, 429 or 5xx -> NOTIFY_RETRY; another
+ * status -> NOTIFY_FAIL (the message cannot succeed: dead-letter it). */
+enum notify_send_result { NOTIFY_SENT, NOTIFY_RETRY, NOTIFY_FAIL };
+typedef void notify_sent_fn(void *arg, enum notify_send_result res, const char *reason);
+struct notify_sender;
+struct event_base;
+/* NULL with a message when the target cannot be used (bad URL, unreadable CA file). */
+struct notify_sender *notify_sender_new(struct event_base *base, const struct notify_target *t,
+                                        char *msg, size_t msg_cap);
+/* Sends `body` (copied); done(arg, ...) exactly once, never before this call returned. */
+void notify_sender_send(struct notify_sender *s, const char *event_id, const char *body, size_t len,
+                        notify_sent_fn *done, void *arg);
+/* Cancels what is in flight (their done is called with NOTIFY_RETRY, "shutting down"). */
+void notify_sender_free(struct notify_sender *s);
 
 #endif

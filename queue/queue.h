@@ -3,20 +3,24 @@
  * calls of the admin API. The only header other modules include from queue/. The worker agent
  * (floodgate-worker, queue/worker*.c) speaks the same protocol, described in queue/keys.h.
  *
- * Outbox records (written by notify/, read here) are JSON objects with string members:
- *   {"kind": "job", "id": "<uuid>", "service": "...", "pool": "...", "bucket": "...",
- *    "key": "...", "event": "<the S3 event message, JSON text>", "max_attempts": "3",
- *    "rev": "<service rev>", "created_ms": "<ms since the epoch>"}
- * The relay turns each into the job record job:{id} (status "pending", attempts "0", every
- * member but "kind" as a field), indexes it in jobs:{service}, and adds {job: id} to the
- * stream inv:{pool}, all in one Lua script that first sets seen:{id} (NX, a day): a record
- * relayed twice (a crash between Redis' reply and the outbox removal) is enqueued once.
- * Records of kind "ntf" (bucket notifications, also written by notify/):
- *   {"kind": "ntf", "id": "<event id, uuid>", "target": "<target id>",
- *    "body": "<the message to deliver, JSON text>", "created_ms": "..."}
- * are added to the stream ntf:{target} as {id, body, created_ms, attempts "0"}, after the same
- * seen:{id} dedupe (the id must be unique per target: notify uses one uuid per delivery).
- * Records of an unknown kind or unreadable JSON are logged and dropped from the outbox.
+ * Outbox records (written by notify/, read here) are flat lists of named string fields, in a
+ * binary form the relay forwards without parsing or copying (no JSON on this path):
+ *   "FR1" kind, then fields: [u32 little-endian name length][name][u32 LE value length][value]
+ * kind 'j' (a job) has the fields, in any order: id (uuid), service, pool, bucket, key, event
+ * (the S3 event message, JSON text), max_attempts, rev, created_ms (decimal ms since the
+ * epoch). The relay turns it into the job record job:{id} (status "pending", attempts "0",
+ * every field as a field), indexes it in jobs:{service}, and adds {job: id} to the stream
+ * inv:{pool}, all in one Lua script that first sets seen:{id} (NX, a day): a record relayed
+ * twice (a crash between Redis' reply and the outbox removal) is enqueued once.
+ * kind 'n' (a bucket notification) has id (uuid: one per delivery), target, body (the message
+ * to deliver, JSON text) and created_ms; it is added to the stream ntf:{target} as {id, body,
+ * created_ms, attempts "0"} after the same seen:{id} dedupe.
+ * notify/ writes this form and queue/ reads it, neither including the other; both sides' unit
+ * tests check the same example: kind 'n' with id "u1", target "t", body "{}", created_ms "5" is
+ *   "FR1n" 02000000 "id" 02000000 "u1" 06000000 "target" 01000000 "t" 04000000 "body"
+ *   02000000 "{}" 0a000000 "created_ms" 01000000 "5"
+ * (hex bytes for the lengths). Records that do not parse, of an unknown kind or missing a
+ * field are logged and dropped from the outbox.
  *
  * Threading: everything on the loop thread. */
 #ifndef FG_QUEUE_QUEUE_H
