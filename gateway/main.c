@@ -29,6 +29,8 @@ struct daemon {
     struct notify_hook hook;
     struct queue *queue;
     struct fg_admin *admin;
+    struct notify_sender **senders; /* one per target, in the registry's order */
+    size_t n_senders;
     struct h1_handler s3_handler;
     struct h1_handler admin_handler;
     struct event *sig_term;
@@ -172,6 +174,58 @@ static void publish_one(const struct notify_service *svc, void *arg)
     free(json);
 }
 
+/* ---- bucket notification deliveries: queue's push targets through notify's senders ---- */
+
+struct send_ctx {
+    queue_send_done_fn *done;
+    void *done_arg;
+};
+
+static void on_sent(void *arg, enum notify_send_result res, const char *reason)
+{
+    struct send_ctx *c = arg;
+    enum queue_send_result r = res == NOTIFY_SENT    ? QUEUE_SENT
+                               : res == NOTIFY_RETRY ? QUEUE_RETRY
+                                                     : QUEUE_FAIL;
+    queue_send_done_fn *done = c->done;
+    void *done_arg = c->done_arg;
+    free(c);
+    done(done_arg, r, reason);
+}
+
+static void send_to_target(void *arg, const char *event_id, const char *body, size_t len,
+                           queue_send_done_fn *done, void *done_arg)
+{
+    struct send_ctx *c = xmalloc(sizeof(*c));
+    c->done = done;
+    c->done_arg = done_arg;
+    notify_sender_send(arg, event_id, body, len, on_sent, c);
+}
+
+static int wire_targets(struct daemon *d)
+{
+    size_t n = notify_registry_n_targets(d->reg);
+    d->senders = xcalloc(n > 0 ? n : 1, sizeof(*d->senders));
+    for (size_t i = 0; i < n; i++) {
+        const struct notify_target *t = notify_registry_target_at(d->reg, i);
+        char msg[256] = "";
+        d->senders[i] = notify_sender_new(d->base, t, msg, sizeof(msg));
+        if (d->senders[i] == NULL) {
+            log_error(&main_log, "target %s: %s", t->id, msg);
+            return -1;
+        }
+        d->n_senders = i + 1;
+        struct queue_target_policy policy = {
+            .concurrency = t->concurrency,
+            .max_attempts = t->max_attempts,
+            .max_age_s = t->max_age_s,
+        };
+        queue_add_target(d->queue, t->id, &policy, send_to_target, d->senders[i]);
+        log_info(&main_log, "target %s: %s %s", t->id, t->type, t->endpoint);
+    }
+    return 0;
+}
+
 /* Services, the event hook, the relay and the admin API. 0 or -1 (logged). */
 static int wire_functions(struct daemon *d, struct fg_settings *s)
 {
@@ -192,6 +246,14 @@ static int wire_functions(struct daemon *d, struct fg_settings *s)
         log_error(&main_log, "services: %s", msg);
         return -1;
     }
+    rc = notify_registry_set_targets(d->reg, s->targets, s->n_targets, msg, sizeof(msg));
+    s->targets = NULL;
+    s->n_targets = 0;
+    if (rc != 0) {
+        log_error(&main_log, "targets: %s", msg);
+        return -1;
+    }
+    s3_api_set_arn_check(d->api, notify_arn_known, d->reg);
     d->hook = (struct notify_hook){.reg = d->reg, .region = s->s3.region};
     s3_api_set_event_hook(d->api, notify_event_hook, &d->hook);
     if (s->jobs.redis_url != NULL) {
@@ -208,9 +270,13 @@ static int wire_functions(struct daemon *d, struct fg_settings *s)
         }
         s3_api_on_outbox(d->api, on_outbox, d->queue);
         notify_registry_each(d->reg, publish_one, d);
+        if (wire_targets(d) != 0)
+            return -1;
         queue_kick(d->queue);
     } else {
         log_warn(&main_log, "no Redis configured (--redis): events wait in the outbox");
+        if (notify_registry_n_targets(d->reg) > 0)
+            log_warn(&main_log, "notification targets need Redis: nothing is delivered");
     }
     struct fg_admin_deps deps = {
         .api = d->api,
@@ -298,6 +364,11 @@ out:
     fg_admin_free(d.admin);
     /* the store first: closing it finishes the relay's outbox reads, which call the queue */
     s3_api_free(d.api);
+    /* senders before the queue: freeing one answers its sends in flight (retry later), which
+     * the queue records while it still exists */
+    for (size_t i = 0; i < d.n_senders; i++)
+        notify_sender_free(d.senders[i]);
+    free(d.senders);
     if (d.queue != NULL)
         queue_free(d.queue);
     if (d.reg != NULL)

@@ -3,6 +3,7 @@
 #include "gateway/main_api.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,10 @@ enum route {
     R_RUN,      /* /run/{service} */
     R_LOGS,     /* /system/logs/{service} */
     R_LOG,      /* /system/logs/{service}/{job} */
+    R_METRICS,  /* /metrics */
+    R_TARGETS,  /* /system/notifications */
+    R_DLQ,      /* /system/notifications/{target}/dlq */
+    R_REPLAY,   /* /system/notifications/{target}/dlq/replay */
 };
 
 struct areq {
@@ -71,8 +76,10 @@ static bool seg_ok(const char *s, size_t n)
     return true;
 }
 
-/* Splits the path of `target` into at most 4 segments; returns the count, -1 if more. */
-static int split_path(struct span target, struct span seg[4], struct span *query)
+/* Splits the path of `target` into at most MAX_SEGS segments; returns the count, -1 if more. */
+#define MAX_SEGS 6
+
+static int split_path(struct span target, struct span seg[MAX_SEGS], struct span *query)
 {
     const char *p = target.ptr;
     size_t n = target.len;
@@ -89,7 +96,7 @@ static int split_path(struct span target, struct span seg[4], struct span *query
         size_t start = i;
         while (i < plen && p[i] != '/')
             i++;
-        if (count == 4)
+        if (count == MAX_SEGS)
             return -1;
         seg[count++] = (struct span){p + start, i - start};
     }
@@ -118,7 +125,7 @@ static bool is_vhost(const struct fg_admin *adm, struct h1_req *req)
 
 static enum route classify(struct span target, char *name, char *job, bool *record)
 {
-    struct span seg[4], query;
+    struct span seg[MAX_SEGS], query;
     int n = split_path(target, seg, &query);
     name[0] = job[0] = '\0';
     *record = query.len > 0 && (seg_is(query, "record") || strncmp(query.ptr, "record=", 7) == 0 ||
@@ -127,6 +134,8 @@ static enum route classify(struct span target, char *name, char *job, bool *reco
         return R_NONE;
     if (n == 1 && seg_is(seg[0], "health"))
         return R_HEALTH;
+    if (n == 1 && seg_is(seg[0], "metrics"))
+        return R_METRICS;
     if ((seg_is(seg[0], "job") || seg_is(seg[0], "run")) && n == 2) {
         if (!seg_ok(seg[1].ptr, seg[1].len))
             return R_NONE;
@@ -143,6 +152,18 @@ static enum route classify(struct span target, char *name, char *job, bool *reco
         if (n == 3 && seg_ok(seg[2].ptr, seg[2].len)) {
             snprintf(name, 80, "%.*s", (int)seg[2].len, seg[2].ptr);
             return R_SERVICE;
+        }
+        return R_NONE;
+    }
+    if (seg_is(seg[1], "notifications")) {
+        if (n == 2)
+            return R_TARGETS;
+        if (n >= 4 && seg_ok(seg[2].ptr, seg[2].len) && seg_is(seg[3], "dlq")) {
+            snprintf(name, 80, "%.*s", (int)seg[2].len, seg[2].ptr);
+            if (n == 4)
+                return R_DLQ;
+            if (n == 5 && seg_is(seg[4], "replay"))
+                return R_REPLAY;
         }
         return R_NONE;
     }
@@ -163,14 +184,14 @@ bool fg_admin_owns(const struct fg_admin *adm, struct h1_req *req)
     struct span t = h1_req_target(req);
     if (t.len == 0 || t.ptr[0] != '/' || is_vhost(adm, req))
         return false;
-    struct span seg[4], query;
+    struct span seg[MAX_SEGS], query;
     int n = split_path(t, seg, &query);
     if (n == 0)
         return false;
     if (n < 0) /* too deep for any route: still ours (404) when under /system */
         return t.len > 7 && memcmp(t.ptr, "/system/", 8) == 0;
-    return (n == 1 && seg_is(seg[0], "health")) || seg_is(seg[0], "system") ||
-           seg_is(seg[0], "job") || seg_is(seg[0], "run");
+    return (n == 1 && (seg_is(seg[0], "health") || seg_is(seg[0], "metrics"))) ||
+           seg_is(seg[0], "system") || seg_is(seg[0], "job") || seg_is(seg[0], "run");
 }
 
 /* ---- responses ---- */
@@ -436,6 +457,46 @@ static void on_info(int status, const char *body, size_t len, void *arg)
     free(s);
 }
 
+#define MAX_TARGETS 256
+
+static size_t target_stats(struct fg_admin *adm, struct queue_target_stats **out)
+{
+    *out = xcalloc(MAX_TARGETS, sizeof(**out));
+    return adm->deps.queue != NULL ? queue_target_stats(adm->deps.queue, *out, MAX_TARGETS) : 0;
+}
+
+static json_t *targets_json(struct fg_admin *adm, bool full)
+{
+    struct queue_target_stats *st;
+    size_t n = target_stats(adm, &st);
+    json_t *o = json_object();
+    size_t nt = notify_registry_n_targets(adm->deps.reg);
+    for (size_t i = 0; i < nt; i++) {
+        const struct notify_target *t = notify_registry_target_at(adm->deps.reg, i);
+        const struct queue_target_stats *ts = NULL;
+        for (size_t j = 0; j < n && ts == NULL; j++)
+            if (strcmp(st[j].id, t->id) == 0)
+                ts = &st[j];
+        json_t *e = json_pack("{s:I,s:I}", "backlog", (json_int_t)(ts ? ts->backlog : 0), "dlq",
+                              (json_int_t)(ts ? ts->dlq : 0));
+        if (full) {
+            char arn[160];
+            snprintf(arn, sizeof(arn), "arn:floodgate:sqs::%s:%s", t->id, t->type);
+            json_object_set_new(e, "type", json_string(t->type));
+            json_object_set_new(e, "arn", json_string(arn));
+            json_object_set_new(e, "endpoint", json_string(t->endpoint));
+            json_object_set_new(e, "delivered", json_integer((json_int_t)(ts ? ts->delivered : 0)));
+            json_object_set_new(e, "retried", json_integer((json_int_t)(ts ? ts->retried : 0)));
+            json_object_set_new(e, "dead_lettered",
+                                json_integer((json_int_t)(ts ? ts->dead_lettered : 0)));
+            json_object_set_new(e, "in_flight", json_integer((json_int_t)(ts ? ts->in_flight : 0)));
+        }
+        json_object_set_new(o, t->id, e);
+    }
+    free(st);
+    return o;
+}
+
 static void health(struct areq *a)
 {
     struct queue_stats st = {0};
@@ -448,6 +509,97 @@ static void health(struct areq *a)
                   : st.connected ? "connected"
                                  : "disconnected",
                   "outbox", (json_int_t)s3_outbox_count(a->adm->deps.api));
+    json_object_set_new(o, "targets", targets_json(a->adm, false));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    send_json(a, 200, s);
+    free(s);
+}
+
+/* GET /metrics: Prometheus text format. */
+static void metric(struct evbuffer *b, const char *name, const char *type, const char *help)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metrics(struct areq *a)
+{
+    struct fg_admin *adm = a->adm;
+    struct queue_stats qs = {0};
+    if (adm->deps.queue != NULL)
+        queue_get_stats(adm->deps.queue, &qs);
+    struct evbuffer *b = evbuffer_new();
+    metric(b, "floodgate_outbox_records", "gauge",
+           "Records in the outbox that have not reached Redis yet.");
+    evbuffer_add_printf(b, "floodgate_outbox_records %llu\n",
+                        (unsigned long long)s3_outbox_count(adm->deps.api));
+    metric(b, "floodgate_redis_up", "gauge", "1 when the relay's Redis connection is up.");
+    evbuffer_add_printf(b, "floodgate_redis_up %d\n", qs.connected ? 1 : 0);
+    metric(b, "floodgate_relayed_total", "counter", "Outbox records moved to Redis.");
+    evbuffer_add_printf(b, "floodgate_relayed_total %llu\n", (unsigned long long)qs.relayed);
+    metric(b, "floodgate_services", "gauge", "Services defined.");
+    evbuffer_add_printf(b, "floodgate_services %zu\n", notify_registry_count(adm->deps.reg));
+
+    struct queue_target_stats *st;
+    size_t n = target_stats(adm, &st);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } per[] = {
+        {"floodgate_notification_backlog", "gauge",
+         "Messages waiting for delivery (stream and retries due later).",
+         offsetof(struct queue_target_stats, backlog)},
+        {"floodgate_notification_delivered_total", "counter", "Messages delivered.",
+         offsetof(struct queue_target_stats, delivered)},
+        {"floodgate_notification_retried_total", "counter", "Deliveries that will be retried.",
+         offsetof(struct queue_target_stats, retried)},
+        {"floodgate_notification_dead_lettered_total", "counter",
+         "Messages moved to the dead-letter stream.",
+         offsetof(struct queue_target_stats, dead_lettered)},
+        {"floodgate_notification_dlq", "gauge", "Messages in the dead-letter stream.",
+         offsetof(struct queue_target_stats, dlq)},
+        {"floodgate_notification_in_flight", "gauge", "Deliveries in flight.",
+         offsetof(struct queue_target_stats, in_flight)},
+    };
+    for (size_t k = 0; k < sizeof(per) / sizeof(per[0]); k++) {
+        metric(b, per[k].name, per[k].type, per[k].help);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&st[i] + per[k].off, sizeof(v));
+            evbuffer_add_printf(b, "%s{target=\"%s\"} %llu\n", per[k].name, st[i].id,
+                                (unsigned long long)v);
+        }
+    }
+    static const unsigned bounds[] = QUEUE_LATENCY_BOUNDS_MS;
+    metric(b, "floodgate_notification_delivery_seconds", "histogram",
+           "Time from the commit of an event to its delivery.");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < sizeof(bounds) / sizeof(bounds[0]); j++)
+            evbuffer_add_printf(b,
+                                "floodgate_notification_delivery_seconds_bucket{target=\"%s\","
+                                "le=\"%g\"} %llu\n",
+                                st[i].id, bounds[j] / 1000.0,
+                                (unsigned long long)st[i].latency_le[j]);
+        evbuffer_add_printf(b,
+                            "floodgate_notification_delivery_seconds_bucket{target=\"%s\","
+                            "le=\"+Inf\"} %llu\n",
+                            st[i].id, (unsigned long long)st[i].latency_count);
+        evbuffer_add_printf(b, "floodgate_notification_delivery_seconds_sum{target=\"%s\"} %.6f\n",
+                            st[i].id, st[i].latency_sum_s);
+        evbuffer_add_printf(b,
+                            "floodgate_notification_delivery_seconds_count{target=\"%s\"} %llu\n",
+                            st[i].id, (unsigned long long)st[i].latency_count);
+    }
+    free(st);
+    h1_req_access(a->req)->status = 200;
+    h1_resp_send(a->req, 200, "text/plain; version=0.0.4", b);
+    evbuffer_free(b);
+    areq_free(a);
+}
+
+static void targets_list(struct areq *a)
+{
+    json_t *o = targets_json(a->adm, true);
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     send_json(a, 200, s);
@@ -473,6 +625,32 @@ static void serve(struct areq *a)
         if (!method_is(a, "GET") && !method_is(a, "HEAD"))
             break;
         health(a);
+        return;
+    case R_METRICS:
+        if (!method_is(a, "GET"))
+            break;
+        metrics(a);
+        return;
+    case R_TARGETS:
+        if (!method_is(a, "GET"))
+            break;
+        targets_list(a);
+        return;
+    case R_DLQ:
+    case R_REPLAY:
+        if (!method_is(a, a->route == R_DLQ ? "GET" : "POST"))
+            break;
+        if (notify_registry_target(adm->deps.reg, a->name) == NULL) {
+            send_error(a, 404, "target '%s' not found", a->name);
+            return;
+        }
+        if (need_queue(a) == NULL)
+            return;
+        a->waiting = true;
+        if (a->route == R_DLQ)
+            queue_target_dlq_list(adm->deps.queue, a->name, on_queue_reply, a);
+        else
+            queue_target_dlq_replay(adm->deps.queue, a->name, on_queue_reply, a);
         return;
     case R_INFO:
         if (!method_is(a, "GET"))
@@ -577,7 +755,7 @@ static void on_request(struct h1_req *req, void *arg)
     snprintf(acc->key, sizeof(acc->key), "%.*s", (int)h1_req_target(req).len,
              h1_req_target(req).ptr);
 
-    if (a->route != R_HEALTH && a->route != R_NONE) {
+    if (a->route != R_HEALTH && a->route != R_METRICS && a->route != R_NONE) {
         char msg[200];
         if (!s3_api_authorize(adm->deps.api, req, acc->user, sizeof(acc->user), a->payload_sha,
                               sizeof(a->payload_sha), msg, sizeof(msg))) {

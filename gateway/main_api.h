@@ -15,9 +15,13 @@
  *   DELETE /system/logs/{service}           remove the jobs that ended -> 204
  *   GET    /system/logs/{service}/{job}     the job's log (text); ?record: the job record
  *   DELETE /system/logs/{service}/{job}     -> 204
+ *   GET    /system/notifications            targets: ARN, endpoint, counters, backlog
+ *   GET    /system/notifications/{t}/dlq    a target's dead-lettered messages
+ *   POST   /system/notifications/{t}/dlq/replay   delivers them again
+ *   GET    /metrics                         Prometheus text (no credentials)
  *
- * These first path segments are not buckets: "health", "system", "job", "run" (s3api refuses to
- * create buckets with those names). */
+ * These first path segments are not buckets: "health", "metrics", "system", "job", "run" (s3api
+ * refuses to create buckets with those names). */
 #ifndef FG_GATEWAY_MAIN_API_H
 #define FG_GATEWAY_MAIN_API_H
 

@@ -19,6 +19,8 @@
  *   users: [{name, access_key, secret_key}] -> s3.users
  *   store: {max_object_size, inline_max_size, upload_max_age, disk_threads} -> s3.*
  *   auth: {sigv2, max_skew}       -> s3.sigv2, s3.max_skew_s
+ *   targets: [{id, type, endpoint, ca_file, auth_token, ...}] -> targets (bucket notification
+ *                                    destinations, arn:floodgate:sqs::<id>:<type>)
  *   jobs: {retention, log_max, visibility_timeout, run_timeout, relay_batch, prefix} -> jobs
  *   services: [{name, script, input, output, environment, pool, timeout, ...}] -> services
  *                                    (a one-line `script` is a file relative to the config's
@@ -163,6 +165,12 @@ static const struct conf_key settings_keys[] = {
      .offset = offsetof(struct fg_settings, limits),
      .sub = h1_limits_keys},
     {.type = CONF_INCLUDE, .offset = offsetof(struct fg_settings, s3), .sub = s3_config_keys},
+    {.name = "targets",
+     .type = CONF_LIST,
+     .offset = offsetof(struct fg_settings, targets),
+     .sub = notify_target_keys,
+     .elem_size = sizeof(struct notify_target),
+     CONF_COUNT(struct fg_settings, n_targets)},
     {.name = "jobs",
      .type = CONF_SECTION,
      .offset = offsetof(struct fg_settings, jobs),

@@ -13,18 +13,20 @@
 #include "s3api/s3api.h"
 
 struct fg_settings {
-    char *listen;              /* "addr:port", "[v6]:port", ":port"; default "127.0.0.1:9000" */
-    char *log_level;           /* "error", "warn", "info" (default) or "debug" */
-    enum log_level level;      /* log_level, parsed */
-    char *error_log;           /* path; "-" (default, also for "stderr"): stderr */
-    char *access_log;          /* path; "-" (default, also for "stdout"): stdout; "off": none */
-    char *pid_file;            /* NULL (default): none */
-    unsigned drain_timeout_ms; /* graceful shutdown: longest wait for requests; default 30 s */
-    struct h1_limits limits;   /* `limits:` */
-    struct s3_config s3;       /* data_dir (default "./data"), region, domain, users, store:,
-                                * auth: */
-    char *redis_url;           /* `redis:` (--redis); NULL: none, events wait in the outbox */
-    struct queue_config jobs;  /* `jobs:` (queue/config.c); jobs.redis_url mirrors redis_url */
+    char *listen;                  /* "addr:port", "[v6]:port", ":port"; default "127.0.0.1:9000" */
+    char *log_level;               /* "error", "warn", "info" (default) or "debug" */
+    enum log_level level;          /* log_level, parsed */
+    char *error_log;               /* path; "-" (default, also for "stderr"): stderr */
+    char *access_log;              /* path; "-" (default, also for "stdout"): stdout; "off": none */
+    char *pid_file;                /* NULL (default): none */
+    unsigned drain_timeout_ms;     /* graceful shutdown: longest wait for requests; default 30 s */
+    struct h1_limits limits;       /* `limits:` */
+    struct s3_config s3;           /* data_dir (default "./data"), region, domain, users, store:,
+                                    * auth: */
+    char *redis_url;               /* `redis:` (--redis); NULL: none, events wait in the outbox */
+    struct queue_config jobs;      /* `jobs:` (queue/config.c); jobs.redis_url mirrors redis_url */
+    struct notify_target *targets; /* `targets:` (notify/), bucket notification destinations */
+    size_t n_targets;
     struct notify_service *services; /* `services:` then functions.oscar (OSCAR FDL) of the
                                       * config file, then of each --services file; scripts
                                       * resolved, names unique */

@@ -1,14 +1,16 @@
 /* notify: the AWS S3 event message of one committed mutation (plus MinIO's two top-level
- * members), and random v4 UUIDs. Which services an event reaches is hook.c. */
+ * members), AWS's s3:TestEvent message, and v4-shaped UUIDs. Written with buf.c's JSON writer
+ * (why not jansson: see there). Which services and rules an event reaches is hook.c. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-
-#include <jansson.h>
 
 #include "gateway/xmalloc.h"
 #include "notify/internal.h"
@@ -16,6 +18,31 @@
 #include "s3api/s3api.h"
 
 /* ---- UUIDs ----------------------------------------------------------------------------- */
+
+/* Ids name deliveries and jobs (the relay's seen:{id} dedupe), so they must be unique, not
+ * secret. A getrandom() per id cost more than the rest of the hook, so each thread draws 128
+ * random bits once and then counts: an id is the thread's 64 high random bits and its 64 low
+ * bits plus a counter, shaped as a v4 UUID (the version and variant bits overwrite 4 high and
+ * 2 low bits). Within a thread ids repeat only after 2^62 of them; two threads (of any
+ * process, on any host) collide only if their 60 remaining high bits are equal (2^-60 for a
+ * pair) and their counters overlap. A forked child draws new bits (pthread_atfork), since it
+ * would otherwise repeat its parent's sequence. */
+static _Atomic unsigned fork_gen = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct {
+    uint64_t hi, lo;
+    unsigned gen; /* fork_gen when drawn; 0: never */
+} ids;
+
+static void on_fork_child(void)
+{
+    fork_gen++;
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
 
 static void random_bytes(unsigned char *buf, size_t len)
 {
@@ -30,13 +57,34 @@ static void random_bytes(unsigned char *buf, size_t len)
     }
 }
 
+static uint64_t load_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
 void notify_uuid(char out[37])
 {
     static const char hex[] = "0123456789abcdef";
+    unsigned gen = fork_gen;
     unsigned char b[16];
     size_t o = 0;
 
-    random_bytes(b, sizeof(b));
+    if (ids.gen != gen) {
+        pthread_once(&atfork_once, register_atfork);
+        random_bytes(b, sizeof(b));
+        ids.hi = load_be64(b);
+        ids.lo = load_be64(b + 8);
+        ids.gen = gen;
+    }
+    ids.lo++;
+    for (int i = 0; i < 8; i++) {
+        b[i] = (unsigned char)(ids.hi >> (56 - 8 * i));
+        b[8 + i] = (unsigned char)(ids.lo >> (56 - 8 * i));
+    }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant 10 (RFC 4122) */
     for (size_t i = 0; i < 16; i++) {
@@ -50,158 +98,166 @@ void notify_uuid(char out[37])
 
 /* ---- the event message ----------------------------------------------------------------- */
 
-/* application/x-www-form-urlencoded as AWS writes keys in events: letters, digits and
- * "-_.*" stay, space becomes '+', '/' stays (as AWS leaves it in real events; form decoders
- * accept both), every other byte is %XX. */
-char *notify_key_encode(const char *key)
+static const char *event_name(enum s3_event_kind kind)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t len = strlen(key);
-    char *out = xmalloc(len * 3 + 1);
-    size_t o = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '*' || c == '/') {
-            out[o++] = (char)c;
-        } else if (c == ' ') {
-            out[o++] = '+';
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
-    return out;
+    return notify_event_full_name(kind) + 3; /* AWS's eventName has no "s3:" */
 }
 
-static const char *event_name(enum s3_event_kind kind)
+const char *notify_event_full_name(enum s3_event_kind kind)
 {
     switch (kind) {
     case S3_EV_PUT:
-        return "ObjectCreated:Put";
+        return "s3:ObjectCreated:Put";
     case S3_EV_POST:
-        return "ObjectCreated:Post";
+        return "s3:ObjectCreated:Post";
     case S3_EV_COPY:
-        return "ObjectCreated:Copy";
+        return "s3:ObjectCreated:Copy";
     case S3_EV_COMPLETE_MPU:
-        return "ObjectCreated:CompleteMultipartUpload";
+        return "s3:ObjectCreated:CompleteMultipartUpload";
     case S3_EV_DELETE:
-        return "ObjectRemoved:Delete";
+        return "s3:ObjectRemoved:Delete";
     case S3_EV_TEST:
-        return "TestEvent";
+        return "s3:TestEvent";
     }
-    return "ObjectCreated:Put";
+    return "s3:ObjectCreated:Put";
 }
 
-/* ISO 8601 UTC with milliseconds, as AWS writes eventTime. */
-static void format_time(int64_t time_ms, char out[32])
+/* The last second formatted on this thread: events come in bursts within one second, and
+ * gmtime_r + strftime cost more than the rest of the time stamp. */
+static _Thread_local struct {
+    int64_t secs;
+    bool valid;
+    char text[24]; /* "YYYY-MM-DDTHH:MM:SS" */
+} last_second;
+
+void notify_format_time(int64_t time_ms, char out[32])
 {
     int64_t secs = time_ms / 1000, ms = time_ms % 1000;
-    time_t t;
-    struct tm tm;
-    size_t len;
 
     if (ms < 0) { /* floor, for times before 1970 */
         ms += 1000;
         secs--;
     }
-    t = (time_t)secs;
-    if (gmtime_r(&t, &tm) == NULL) {
-        snprintf(out, 32, "1970-01-01T00:00:00.000Z");
-        return;
+    if (!last_second.valid || last_second.secs != secs) {
+        time_t t = (time_t)secs;
+        struct tm tm;
+
+        /* years past 9999 would not fit the fixed width: not a time S3 writes */
+        if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0 ||
+            strftime(last_second.text, sizeof(last_second.text), "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
+            snprintf(out, 32, "1970-01-01T00:00:00.000Z");
+            return;
+        }
+        last_second.secs = secs;
+        last_second.valid = true;
     }
-    len = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + len, 32 - len, ".%03dZ", (int)ms);
+    memcpy(out, last_second.text, 19);
+    out[19] = '.';
+    out[20] = (char)('0' + ms / 100);
+    out[21] = (char)('0' + ms / 10 % 10);
+    out[22] = (char)('0' + ms % 10);
+    out[23] = 'Z';
+    out[24] = '\0';
 }
 
-/* A JSON string of text that should be UTF-8; bytes that are not (never from a valid S3
- * request) would make jansson refuse it, so those fall back to their form-encoding. */
-static json_t *text(const char *s)
-{
-    json_t *j = json_string(s != NULL ? s : "");
-    char *enc;
+#define PUT_LIT(b, lit) notify_buf_put((b), (lit), sizeof(lit) - 1)
 
-    if (j != NULL)
-        return j;
-    enc = notify_key_encode(s);
-    j = json_string(enc);
-    free(enc);
-    return j;
+/* {"principalId":"..."} */
+static void principal(struct notify_buf *b, const char *who)
+{
+    PUT_LIT(b, "{\"principalId\":");
+    notify_buf_json_str(b, who);
+    PUT_LIT(b, "}");
 }
 
-static json_t *one_member(const char *name, json_t *value)
+static void write_s3_entity(struct notify_buf *b, const struct s3_event *ev, const char *owner,
+                            const char *config_id)
 {
-    json_t *o = json_object();
+    static const char hex[] = "0123456789ABCDEF";
+    const char *arn[2] = {"arn:aws:s3:::", ev->bucket};
+    char seq[16];
 
-    json_object_set_new(o, name, value);
-    return o;
-}
-
-static json_t *s3_entity(const struct s3_event *ev, const char *principal, const char *config_id)
-{
-    json_t *s3 = json_object(), *bucket = json_object(), *object = json_object();
-    char *key = notify_key_encode(ev->key);
-    char *arn = xasprintf("arn:aws:s3:::%s", ev->bucket);
-    char seq[17];
-
-    json_object_set_new(s3, "s3SchemaVersion", json_string("1.0"));
-    json_object_set_new(s3, "configurationId", text(config_id));
-    json_object_set_new(bucket, "name", text(ev->bucket));
+    PUT_LIT(b, "{\"s3SchemaVersion\":\"1.0\",\"configurationId\":");
+    notify_buf_json_str(b, config_id);
+    PUT_LIT(b, ",\"bucket\":{\"name\":");
+    notify_buf_json_str(b, ev->bucket);
     /* floodgate keeps no bucket owners: the requester stands in */
-    json_object_set_new(bucket, "ownerIdentity", one_member("principalId", text(principal)));
-    json_object_set_new(bucket, "arn", text(arn));
-    json_object_set_new(s3, "bucket", bucket);
-    json_object_set_new(object, "key", json_string(key));
+    PUT_LIT(b, ",\"ownerIdentity\":");
+    principal(b, owner);
+    PUT_LIT(b, ",\"arn\":");
+    notify_buf_json_strv(b, arn, 2);
+    PUT_LIT(b, "},\"object\":{\"key\":");
+    notify_buf_json_encoded(b, ev->key);
     if (ev->kind != S3_EV_DELETE) { /* AWS sends neither for removals */
-        json_object_set_new(object, "size",
-                            json_integer(ev->size > INT64_MAX ? INT64_MAX : (json_int_t)ev->size));
-        json_object_set_new(object, "eTag", text(ev->etag));
+        PUT_LIT(b, ",\"size\":");
+        notify_buf_u64(b, ev->size > INT64_MAX ? INT64_MAX : ev->size);
+        PUT_LIT(b, ",\"eTag\":");
+        notify_buf_json_str(b, ev->etag);
     }
-    snprintf(seq, sizeof(seq), "%016" PRIX64, ev->seq);
-    json_object_set_new(object, "sequencer", json_string(seq));
-    json_object_set_new(s3, "object", object);
-    free(arn);
-    free(key);
-    return s3;
+    for (int i = 0; i < 16; i++) /* S3's sequencer: 16 upper-case hex digits */
+        seq[i] = hex[(ev->seq >> (60 - 4 * i)) & 15];
+    PUT_LIT(b, ",\"sequencer\":\"");
+    notify_buf_put(b, seq, sizeof(seq));
+    PUT_LIT(b, "\"}}");
+}
+
+void notify_event_write(struct notify_buf *b, const struct s3_event *ev, const char *region,
+                        const char *config_id, const char *when)
+{
+    static const struct s3_event_origin nobody;
+    const struct s3_event_origin *who = ev->origin != NULL ? ev->origin : &nobody;
+    const char *key[3] = {ev->bucket, "/", ev->key};
+
+    PUT_LIT(b, "{\"EventName\":\"");
+    notify_buf_puts(b, notify_event_full_name(ev->kind));
+    PUT_LIT(b, "\",\"Key\":");
+    notify_buf_json_strv(b, key, 3);
+    PUT_LIT(b, ",\"Records\":[{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\",\"awsRegion\":");
+    notify_buf_json_str(b, region);
+    PUT_LIT(b, ",\"eventTime\":\"");
+    notify_buf_puts(b, when);
+    PUT_LIT(b, "\",\"eventName\":\"");
+    notify_buf_puts(b, event_name(ev->kind));
+    PUT_LIT(b, "\",\"userIdentity\":");
+    principal(b, who->principal);
+    PUT_LIT(b, ",\"requestParameters\":{\"sourceIPAddress\":");
+    notify_buf_json_str(b, who->source_ip);
+    /* floodgate answers x-amz-id-2 with the request id too */
+    PUT_LIT(b, "},\"responseElements\":{\"x-amz-request-id\":");
+    notify_buf_json_str(b, who->request_id);
+    PUT_LIT(b, ",\"x-amz-id-2\":");
+    notify_buf_json_str(b, who->request_id);
+    PUT_LIT(b, "},\"s3\":");
+    write_s3_entity(b, ev, who->principal, config_id);
+    PUT_LIT(b, "}]}");
+}
+
+void notify_test_event_write(struct notify_buf *b, const struct s3_event *ev, const char *when)
+{
+    static const struct s3_event_origin nobody;
+    const struct s3_event_origin *who = ev->origin != NULL ? ev->origin : &nobody;
+
+    PUT_LIT(b, "{\"Service\":\"Amazon S3\",\"Event\":\"s3:TestEvent\",\"Time\":\"");
+    notify_buf_puts(b, when);
+    PUT_LIT(b, "\",\"Bucket\":");
+    notify_buf_json_str(b, ev->bucket);
+    PUT_LIT(b, ",\"RequestId\":");
+    notify_buf_json_str(b, who->request_id);
+    PUT_LIT(b, ",\"HostId\":");
+    notify_buf_json_str(b, who->request_id);
+    PUT_LIT(b, "}");
 }
 
 char *notify_event_json(const struct s3_event *ev, const char *region, const char *config_id)
 {
-    static const struct s3_event_origin nobody;
-    const struct s3_event_origin *who = ev->origin != NULL ? ev->origin : &nobody;
-    json_t *msg = json_object(), *rec = json_object(), *resp = json_object();
-    char when[32], *name, *bucket_key, *dumped, *out;
+    struct notify_buf b = {0};
+    char when[32];
 
-    format_time(ev->time_ms, when);
-    name = xasprintf("s3:%s", event_name(ev->kind));
-    bucket_key = xasprintf("%s/%s", ev->bucket, ev->key);
-    json_object_set_new(msg, "EventName", json_string(name));
-    json_object_set_new(msg, "Key", text(bucket_key));
-
-    json_object_set_new(rec, "eventVersion", json_string("2.1"));
-    json_object_set_new(rec, "eventSource", json_string("aws:s3"));
-    json_object_set_new(rec, "awsRegion", text(region));
-    json_object_set_new(rec, "eventTime", json_string(when));
-    json_object_set_new(rec, "eventName", json_string(event_name(ev->kind)));
-    json_object_set_new(rec, "userIdentity", one_member("principalId", text(who->principal)));
-    json_object_set_new(rec, "requestParameters",
-                        one_member("sourceIPAddress", text(who->source_ip)));
-    /* floodgate answers x-amz-id-2 with the request id too */
-    json_object_set_new(resp, "x-amz-request-id", text(who->request_id));
-    json_object_set_new(resp, "x-amz-id-2", text(who->request_id));
-    json_object_set_new(rec, "responseElements", resp);
-    json_object_set_new(rec, "s3", s3_entity(ev, who->principal, config_id));
-    json_object_set_new(msg, "Records", json_pack("[o]", rec));
-
-    dumped = json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    ASSERT(dumped != NULL); /* only fails when memory does */
-    out = xstrdup(dumped);
-    free(dumped);
-    json_decref(msg);
-    free(name);
-    free(bucket_key);
-    return out;
+    notify_format_time(ev->time_ms, when);
+    if (ev->kind == S3_EV_TEST)
+        notify_test_event_write(&b, ev, when);
+    else
+        notify_event_write(&b, ev, region, config_id, when);
+    notify_buf_put(&b, "", 1); /* the NUL */
+    return b.p;
 }

@@ -163,7 +163,8 @@ void notify_uuid(char out[37]);
  * (x-amz-request-id, x-amz-id-2), s3 {s3SchemaVersion, configurationId, bucket {name,
  * ownerIdentity, arn}, object {key (URL-encoded as AWS does), size, eTag, sequencer}}}]}, plus
  * MinIO's top-level "EventName" ("s3:ObjectCreated:Put") and "Key" ("bucket/key").
- * `config_id` names the matching service or notification ("" none). malloc'd. */
+ * `config_id` names the matching service or notification ("" none). For an S3_EV_TEST, AWS's
+ * flat s3:TestEvent message instead (see notify_event_hook). malloc'd, NUL-terminated. */
 char *notify_event_json(const struct s3_event *ev, const char *region, const char *config_id);
 
 /* The s3api event hook (s3_event_hook_fn; `arg` is a struct notify_hook): for every
@@ -222,6 +223,9 @@ bool notify_arn_known(void *reg, const char *arn);
 const struct notify_target *notify_registry_target(struct notify_registry *reg, const char *id);
 size_t notify_registry_n_targets(struct notify_registry *reg);
 const struct notify_target *notify_registry_target_at(struct notify_registry *reg, size_t i);
+/* Notification rules the hook skipped because their ARN names no configured target (the
+ * target was removed from the config after the bucket's configuration was set), since start. */
+uint64_t notify_registry_n_skipped(struct notify_registry *reg);
 
 /* A sender delivers one message to one target, on the loop thread: webhooks by HTTP POST
  * through libcurl's multi interface driven by the libevent loop (keep-alive, TLS as

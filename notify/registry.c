@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +21,25 @@
 
 #define STATE_MAX_BYTES (256u << 20) /* a state file larger than this is refused */
 
+/* A target array replaced by notify_registry_set_targets(): kept until the registry is freed,
+ * since notify_registry_target() hands out pointers valid as long as the registry. */
+struct retired_targets {
+    struct retired_targets *next;
+    struct notify_target *targets;
+    size_t n;
+};
+
 struct notify_registry {
-    pthread_rwlock_t lock; /* guards entries/n_entries (readers: the hook, the getters) */
+    pthread_rwlock_t lock; /* guards entries/n_entries and targets/n_targets (readers: the
+                              hook, the getters) */
     pthread_mutex_t write; /* serializes changes; held across the state file write */
     char *state_path;      /* NULL: not persisted */
     struct notify_entry **entries;
     size_t n_entries;
+    struct notify_target *targets;
+    size_t n_targets;
+    struct retired_targets *retired;
+    _Atomic uint64_t n_skipped; /* notification rules whose target is not configured */
 };
 
 /* ---- entries --------------------------------------------------------------------------- */
@@ -303,6 +318,13 @@ struct notify_registry *notify_registry_new(const char *state_path, char *msg, s
     return reg;
 }
 
+static void targets_free(struct notify_target *targets, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        notify_target_cleanup(&targets[i]);
+    free(targets);
+}
+
 void notify_registry_free(struct notify_registry *reg)
 {
     if (reg == NULL)
@@ -310,6 +332,13 @@ void notify_registry_free(struct notify_registry *reg)
     for (size_t i = 0; i < reg->n_entries; i++)
         entry_free(reg->entries[i]);
     free(reg->entries);
+    targets_free(reg->targets, reg->n_targets);
+    while (reg->retired != NULL) {
+        struct retired_targets *r = reg->retired;
+        reg->retired = r->next;
+        targets_free(r->targets, r->n);
+        free(r);
+    }
     free(reg->state_path);
     pthread_mutex_destroy(&reg->write);
     pthread_rwlock_destroy(&reg->lock);
@@ -534,4 +563,118 @@ bool notify_registry_lookup(struct notify_registry *reg, const char *name, char 
     }
     pthread_rwlock_unlock(&reg->lock);
     return at >= 0;
+}
+
+/* ---- targets --------------------------------------------------------------------------- */
+
+int notify_registry_set_targets(struct notify_registry *reg, struct notify_target *targets,
+                                size_t n, char *msg, size_t msg_cap)
+{
+    struct retired_targets *old;
+
+    for (size_t i = 0; i < n; i++) {
+        if (notify_target_check(&targets[i], msg, msg_cap) != 0)
+            goto fail;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(targets[i].id, targets[j].id) == 0) {
+                snprintf(msg, msg_cap, "target '%s' is defined twice", targets[i].id);
+                goto fail;
+            }
+        }
+    }
+    old = xcalloc(1, sizeof(*old));
+    pthread_mutex_lock(&reg->write);
+    pthread_rwlock_wrlock(&reg->lock);
+    old->targets = reg->targets;
+    old->n = reg->n_targets;
+    reg->targets = n > 0 ? targets : NULL;
+    reg->n_targets = n;
+    pthread_rwlock_unlock(&reg->lock);
+    old->next = reg->retired;
+    reg->retired = old;
+    pthread_mutex_unlock(&reg->write);
+    if (n == 0)
+        free(targets);
+    return 0;
+
+fail:
+    targets_free(targets, n);
+    return -1;
+}
+
+static const struct notify_target *target_find(const struct notify_registry *reg, const char *id,
+                                               size_t id_len)
+{
+    for (size_t i = 0; i < reg->n_targets; i++) {
+        const struct notify_target *t = &reg->targets[i];
+        if (strncmp(t->id, id, id_len) == 0 && t->id[id_len] == '\0')
+            return t;
+    }
+    return NULL;
+}
+
+const struct notify_target *notify_registry_target_of_arn(struct notify_registry *reg,
+                                                          const char *arn)
+{
+    const struct notify_target *t;
+    const char *id, *type;
+    size_t id_len, type_len;
+
+    if (!notify_arn_parse(arn, &id, &id_len, &type, &type_len))
+        return NULL;
+    t = target_find(reg, id, id_len);
+    /* the ARN's type is part of the name: a webhook is not reached as ...:redis */
+    return t != NULL && strcmp(t->type, type) == 0 ? t : NULL;
+}
+
+bool notify_arn_known(void *arg, const char *arn)
+{
+    struct notify_registry *reg = arg;
+    bool known;
+
+    pthread_rwlock_rdlock(&reg->lock);
+    known = notify_registry_target_of_arn(reg, arn) != NULL;
+    pthread_rwlock_unlock(&reg->lock);
+    return known;
+}
+
+const struct notify_target *notify_registry_target(struct notify_registry *reg, const char *id)
+{
+    const struct notify_target *t;
+
+    pthread_rwlock_rdlock(&reg->lock);
+    t = target_find(reg, id, strlen(id));
+    pthread_rwlock_unlock(&reg->lock);
+    return t;
+}
+
+size_t notify_registry_n_targets(struct notify_registry *reg)
+{
+    size_t n;
+
+    pthread_rwlock_rdlock(&reg->lock);
+    n = reg->n_targets;
+    pthread_rwlock_unlock(&reg->lock);
+    return n;
+}
+
+const struct notify_target *notify_registry_target_at(struct notify_registry *reg, size_t i)
+{
+    const struct notify_target *t = NULL;
+
+    pthread_rwlock_rdlock(&reg->lock);
+    if (i < reg->n_targets)
+        t = &reg->targets[i];
+    pthread_rwlock_unlock(&reg->lock);
+    return t;
+}
+
+uint64_t notify_registry_count_skipped(struct notify_registry *reg)
+{
+    return ++reg->n_skipped;
+}
+
+uint64_t notify_registry_n_skipped(struct notify_registry *reg)
+{
+    return reg->n_skipped;
 }

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "gateway/log.h"
+#include "gateway/span.h"
 #include "queue/keys.h"
 #include "queue/queue.h"
 #include "queue/redis.h"
@@ -21,6 +22,7 @@
 struct queue_relay;
 struct queue_svc;
 struct queue_op;
+struct queue_push;
 
 struct queue {
     struct event_base *base;
@@ -32,6 +34,7 @@ struct queue {
     struct queue_svc *services;    /* published, in order */
     struct queue_svc *unpublished; /* names to delete at the next connect */
     struct queue_op *ops;          /* every op not yet freed */
+    struct queue_push *targets;    /* push targets, in registration order (push.c) */
     struct log_ctx log;
     int cb_depth;      /* > 0 while a user callback runs */
     bool freeing;      /* queue_free started */
@@ -106,6 +109,28 @@ void queue_relay_kick(struct queue_relay *r);
 void queue_relay_on_ready(struct queue_relay *r);
 void queue_relay_on_down(struct queue_relay *r);
 uint64_t queue_relay_relayed(const struct queue_relay *r);
+
+/* ---- outbox records (record.c): the binary form of queue.h, parsed in place ---- */
+#define QUEUE_REC_MAX_FIELDS 64 /* more is not a record of ours */
+struct queue_rec {
+    char kind; /* 'j', 'n', or whatever the record says */
+    size_t n_fields;
+    struct span names[QUEUE_REC_MAX_FIELDS]; /* point into the record */
+    struct span values[QUEUE_REC_MAX_FIELDS];
+};
+/* 0, or -1 with *why (a literal) when the bytes are not a well-formed record. */
+int queue_rec_parse(const void *data, size_t len, struct queue_rec *out, const char **why);
+/* The first field called name; {NULL, 0} when there is none. */
+struct span queue_rec_get(const struct queue_rec *r, const char *name);
+/* 0 with *out when the record has exactly one non-empty field called name, else -1. */
+int queue_rec_need(const struct queue_rec *r, const char *name, struct span *out);
+
+/* ---- push targets (push.c, push_admin.c) ---- */
+/* Stops every target: connections and timers closed, sends in flight orphaned (their done
+ * frees them later). */
+void queue_push_free_all(struct queue *q);
+/* The target called id, or NULL. */
+struct queue_push *queue_push_find(struct queue *q, const char *id);
 
 /* ---- services and the config hash (services.c) ---- */
 void queue_services_on_ready(struct queue *q);

@@ -72,6 +72,69 @@ struct qk_script qk_promote = {
             "return #ids\n",
 };
 
+struct qk_script qk_enqueue_ntf = {
+    .name = "enqueue_ntf",
+    .text = "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end\n"
+            "redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], 'body', ARGV[3], 'created_ms', "
+            "ARGV[4], 'attempts', '0')\n"
+            "return 1\n",
+};
+
+struct qk_script qk_ntf_retry = {
+    .name = "ntf_retry",
+    .text = "if redis.call('XACK', KEYS[1], 'deliver', ARGV[1]) == 0 then return 0 end\n"
+            "redis.call('XDEL', KEYS[1], ARGV[1])\n"
+            "local m = cjson.encode({id = ARGV[3], body = ARGV[4], created_ms = ARGV[5], "
+            "attempts = ARGV[6]})\n"
+            "redis.call('ZADD', KEYS[2], ARGV[2], m)\n"
+            "return 1\n",
+};
+
+struct qk_script qk_ntf_dead = {
+    .name = "ntf_dead",
+    .text = "if redis.call('XACK', KEYS[1], 'deliver', ARGV[1]) == 0 then return 0 end\n"
+            "redis.call('XDEL', KEYS[1], ARGV[1])\n"
+            "redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 'body', ARGV[3], 'created_ms', "
+            "ARGV[4], 'attempts', ARGV[5], 'reason', ARGV[6])\n"
+            "return 1\n",
+};
+
+struct qk_script qk_ntf_promote = {
+    .name = "ntf_promote",
+    .text = "local ms = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, "
+            "tonumber(ARGV[2]))\n"
+            "for _, m in ipairs(ms) do\n"
+            "  local ok, e = pcall(cjson.decode, m)\n"
+            "  if ok and type(e) == 'table' then\n"
+            "    redis.call('XADD', KEYS[2], '*', 'id', tostring(e.id or ''), 'body', "
+            "tostring(e.body or ''), 'created_ms', tostring(e.created_ms or '0'), 'attempts', "
+            "tostring(e.attempts or '0'))\n"
+            "  end\n"
+            "  redis.call('ZREM', KEYS[1], m)\n"
+            "end\n"
+            "local nx = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+            "return {#ms, nx[2] or '-1'}\n",
+};
+
+struct qk_script qk_ntf_replay = {
+    .name = "ntf_replay",
+    .text = "local es = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', tonumber(ARGV[1]))\n"
+            "for _, e in ipairs(es) do\n"
+            "  local f = {}\n"
+            "  for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end\n"
+            "  redis.call('XADD', KEYS[2], '*', 'id', f.id or '', 'body', f.body or '', "
+            "'created_ms', f.created_ms or '0', 'attempts', '0')\n"
+            "  redis.call('XDEL', KEYS[1], e[1])\n"
+            "end\n"
+            "return #es\n",
+};
+
+struct qk_script *const qk_scripts[] = {
+    &qk_enqueue,   &qk_start,    &qk_finish,      &qk_promote,    &qk_enqueue_ntf,
+    &qk_ntf_retry, &qk_ntf_dead, &qk_ntf_promote, &qk_ntf_replay,
+};
+const size_t qk_n_scripts = sizeof(qk_scripts) / sizeof(qk_scripts[0]);
+
 static void sha1_hex(const char *text, char out[41])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -84,9 +147,8 @@ static void sha1_hex(const char *text, char out[41])
 
 static void init_once(void)
 {
-    struct qk_script *all[] = {&qk_enqueue, &qk_start, &qk_finish, &qk_promote};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        sha1_hex(all[i]->text, all[i]->sha);
+    for (size_t i = 0; i < qk_n_scripts; i++)
+        sha1_hex(qk_scripts[i]->text, qk_scripts[i]->sha);
 }
 
 void qk_init(void)

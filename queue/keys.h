@@ -28,6 +28,16 @@
  *   P config          hash written by the gateway at connect: job_ttl_s, log_max_bytes,
  *                     visibility_ms (workers read it at start and every minute)
  *
+ * Push targets (the gateway's deliveries of bucket notifications, queue/push*.c):
+ *   P ntf:{target}    stream of messages to deliver: {id, body, created_ms, attempts};
+ *                     consumer group "deliver", one consumer per gateway ("gw-<hostname>");
+ *                     an entry is XACKed and XDELed once it was sent, retried or dead-lettered
+ *   P ntfdelay:{target} sorted set of retries scored by their due time (ms); member = the
+ *                     entry as JSON {"id", "body", "created_ms", "attempts"} (all strings;
+ *                     attempts already counts the failed one); moved back to ntf:{target} when
+ *                     due by ntf_promote
+ *   P ntfdlq:{target} stream of dead letters: {id, body, created_ms, attempts, reason}
+ *
  * A worker claims with XREADGROUP GROUP workers <worker id> COUNT 1 BLOCK ... STREAMS
  * inv:{pool}... >, starts the job with the start script (which refuses a job already ended or
  * deleted: the worker then only XACKs), keeps a running job's entry fresh with XCLAIM ... 0
@@ -39,6 +49,7 @@
 #include <stddef.h>
 
 #define QK_GROUP      "workers"
+#define QK_NTF_GROUP  "deliver"
 #define QK_SEEN_TTL_S 86400
 #define QK_DONE_TTL_S 300
 
@@ -67,6 +78,27 @@ extern struct qk_script qk_finish;
 /* promote: KEYS delay; ARGV prefix now_ms max -> moves due retries back to inv:{pool}
  *          (status pending), returns how many */
 extern struct qk_script qk_promote;
+
+/* enqueue_ntf: KEYS seen:{id} ntf:{target}; ARGV id seen_ttl body created_ms -> 1 added
+ *          {id, body, created_ms, attempts "0"} to the stream, 0 duplicate */
+extern struct qk_script qk_enqueue_ntf;
+/* ntf_retry: KEYS ntf:{t} ntfdelay:{t}; ARGV entry_id due_ms id body created_ms attempts
+ *          -> XACK + XDEL the entry and add it to ntfdelay (attempts as given: the caller adds
+ *          one); 0 (nothing done) when the entry was no longer pending in the group */
+extern struct qk_script qk_ntf_retry;
+/* ntf_dead: KEYS ntf:{t} ntfdlq:{t}; ARGV entry_id id body created_ms attempts reason
+ *          -> XACK + XDEL the entry and add it to ntfdlq; 0 when it was no longer pending */
+extern struct qk_script qk_ntf_dead;
+/* ntf_promote: KEYS ntfdelay:{t} ntf:{t}; ARGV now_ms max -> moves at most max due retries
+ *          back to the stream; {moved, earliest due time left or "-1"} */
+extern struct qk_script qk_ntf_promote;
+/* ntf_replay: KEYS ntfdlq:{t} ntf:{t}; ARGV max -> moves the first max dead letters back to
+ *          the stream with attempts "0", deleting them from ntfdlq; returns how many */
+extern struct qk_script qk_ntf_replay;
+
+/* Every script above, for SCRIPT LOAD. */
+extern struct qk_script *const qk_scripts[];
+extern const size_t qk_n_scripts;
 
 /* Computes the SHA-1s (idempotent, thread-safe). */
 void qk_init(void);

@@ -147,6 +147,7 @@ static void destroy(struct queue *q)
             op->cancel(op);
             op->cancel = NULL;
         }
+    queue_push_free_all(q);
     queue_conn_free(q->conn);
     q->conn = NULL;
     queue_op_shutdown_all(q);

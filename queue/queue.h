@@ -160,11 +160,23 @@ typedef void queue_send_fn(void *arg, const char *event_id, const char *body, si
                            queue_send_done_fn *done, void *done_arg);
 
 struct queue_target_policy {
-    unsigned concurrency;  /* deliveries in flight; default 16 */
-    unsigned max_attempts; /* default 10 */
-    unsigned max_age_s;    /* default 86400 */
+    unsigned concurrency;     /* deliveries in flight; default 16 */
+    unsigned max_attempts;    /* default 10 */
+    unsigned max_age_s;       /* default 86400 */
+    unsigned backoff_base_ms; /* the backoff before retry n is random(0, min(cap, base * 2^n));
+                                 default 500 (0: the default; tests shrink it) */
+    unsigned backoff_cap_ms;  /* default 60000 */
 };
-/* Starts delivering ntf:{id} through `send`. Call after queue_new; `id` copied. */
+/* Starts delivering ntf:{id} through `send`. Call after queue_new, at most once per id (a
+ * second call is ignored); `id` (at most 63 bytes) and `policy` copied; policy NULL: defaults.
+ * Nothing happens without Redis configured.
+ *
+ * Shutdown order (main): free the senders first, then queue_free. A sender being freed still
+ * calls done exactly once for each send in flight (QUEUE_RETRY, reason "shutting down": the
+ * queue then records the retry if Redis is reachable). The other order is safe too: queue_free
+ * orphans the sends in flight, whose done, when it comes later (even after queue_free), only
+ * frees the delivery; their entries stay pending in the group and are delivered again at the
+ * next start. Either way done must come exactly once: one that never comes leaks a block. */
 void queue_add_target(struct queue *q, const char *id, const struct queue_target_policy *policy,
                       queue_send_fn *send, void *send_arg);
 

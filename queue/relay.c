@@ -1,21 +1,21 @@
 /* The relay: outbox -> Redis. One batch in flight: read up to relay_batch records after the
- * last one sent, send one pipelined enqueue script per record, and remove the batch from the
- * outbox once Redis answered every call. A lost connection restarts from the first record not
- * removed (the script's dedupe makes the repeat harmless); an error reply retries the batch
- * after a backoff on the same connection. Records are sent in outbox order. */
+ * last one sent, send one pipelined enqueue script per record (enqueue for jobs, enqueue_ntf
+ * for notifications; the binary records are parsed in place and their bytes handed to hiredis
+ * as they are), and remove the batch from the outbox once Redis answered every call. A lost
+ * connection restarts from the first record not removed (the script's dedupe makes the repeat
+ * harmless); an error reply retries the batch after a backoff on the same connection. Records are
+ * sent in outbox order. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
-#include <jansson.h>
 
 #include "gateway/xmalloc.h"
 #include "queue/internal.h"
 
 #define READ_MAX_BYTES (8u << 20)
-#define MAX_MEMBERS    64 /* members of one record; more is not a record of ours */
 #define TICK_MS        1000
 #define FLUSH_EVERY    32
 #define RETRY_MIN_MS   100
@@ -26,9 +26,10 @@ struct batch {
     uint64_t *ids; /* every record read, the bad ones included */
     size_t n_ids;
     size_t n_sent;
-    size_t n_out; /* replies still expected */
-    bool failed;  /* a NULL or error reply */
-    bool lost;    /* the connection went away */
+    size_t n_out;  /* replies still expected */
+    bool failed;   /* a NULL or error reply */
+    bool lost;     /* the connection went away */
+    bool noscript; /* Redis lost the scripts (restart, SCRIPT FLUSH): load them, send again */
 };
 
 struct queue_relay {
@@ -73,6 +74,11 @@ static void batch_done(struct batch *b)
         event_active(r->ev_next, EV_TIMEOUT, 1); /* more may be waiting */
     } else if (!b->lost && queue_conn_is_ready(r->q->conn)) {
         /* Redis answered with an error (OOM, a misconfigured server): try again later */
+        if (b->noscript) {
+            /* the loads go first on this connection: the batch sent again finds them */
+            log_info(&r->q->log, "relay: Redis lost its scripts; loading them again");
+            queue_conn_load_scripts(r->q->conn);
+        }
         r->retry_ms = r->retry_ms == 0 ? RETRY_MIN_MS : r->retry_ms * 2;
         if (r->retry_ms > RETRY_MAX_MS)
             r->retry_ms = RETRY_MAX_MS;
@@ -91,6 +97,9 @@ static void on_enqueued(struct queue_conn *c, redisReply *reply, void *arg)
     if (reply == NULL) {
         b->failed = true;
         b->lost = true;
+    } else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        b->failed = true;
+        b->noscript = true;
     } else if (reply->type != REDIS_REPLY_INTEGER) {
         if (!b->failed)
             log_warn(&b->r->q->log, "relay: enqueue refused: %.200s",
@@ -101,93 +110,126 @@ static void on_enqueued(struct queue_conn *c, redisReply *reply, void *arg)
         batch_done(b);
 }
 
-/* The text of a member's value: strings as they are, other scalars as JSON writes them. */
-static char *value_text(json_t *v)
+/* prefix + kind + name into buf (QUEUE_KEY_MAX); false when it does not fit: a truncated key
+ * would name another record's key. */
+static bool key_of(const struct queue *q, char *buf, size_t *len, const char *kind,
+                   struct span name)
 {
-    if (json_is_string(v))
-        return xstrndup(json_string_value(v), json_string_length(v));
-    if (json_is_integer(v))
-        return xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t pl = strlen(q->cfg.prefix), kl = strlen(kind);
+    if (pl + kl + name.len >= QUEUE_KEY_MAX)
+        return false;
+    memcpy(buf, q->cfg.prefix, pl);
+    memcpy(buf + pl, kind, kl);
+    memcpy(buf + pl + kl, name.ptr, name.len);
+    *len = pl + kl + name.len;
+    buf[*len] = '\0';
+    return true;
 }
 
-static const char *member_str(json_t *rec, const char *name)
+static bool is_decimal(struct span s)
 {
-    const char *s = json_string_value(json_object_get(rec, name));
-    return s != NULL && s[0] != '\0' ? s : NULL;
+    if (s.len == 0 || s.len > 20)
+        return false;
+    for (size_t i = 0; i < s.len; i++)
+        if (s.ptr[i] < '0' || s.ptr[i] > '9')
+            return false;
+    return true;
 }
 
-/* Sends the enqueue call for one record. 1 sent, 0 not ours (logged: drop it), -1 the
+#define SEEN_TTL_TEXT "86400"
+_Static_assert(QK_SEEN_TTL_S == 86400, "SEEN_TTL_TEXT follows QK_SEEN_TTL_S");
+
+/* Builds the enqueue call of one record in argv/lens; its arguments point into the record or
+ * into keys[]. Returns the script, or NULL with *why when the record is not one of ours. */
+static const struct qk_script *build_call(const struct queue *q, const struct queue_rec *rec,
+                                          char keys[4][QUEUE_KEY_MAX], const char **argv,
+                                          size_t *lens, int *argc, int *nkeys, const char **why)
+{
+    struct span id, created, a, b;
+    size_t n = 0;
+    if (queue_rec_need(rec, "id", &id) != 0 || queue_rec_need(rec, "created_ms", &created) != 0 ||
+        !is_decimal(created)) {
+        *why = "no id or no decimal created_ms";
+        return NULL;
+    }
+    if (!key_of(q, keys[0], &lens[0], "seen:", id)) {
+        *why = "id too long";
+        return NULL;
+    }
+    argv[n++] = keys[0];
+    if (rec->kind == 'j') {
+        if (queue_rec_need(rec, "pool", &a) != 0 || queue_rec_need(rec, "service", &b) != 0) {
+            *why = "a job record without pool or service";
+            return NULL;
+        }
+        if (!key_of(q, keys[1], &lens[n], "job:", id) ||
+            !key_of(q, keys[2], &lens[n + 1], "inv:", a) ||
+            !key_of(q, keys[3], &lens[n + 2], "jobs:", b)) {
+            *why = "a name too long";
+            return NULL;
+        }
+        argv[n++] = keys[1];
+        argv[n++] = keys[2];
+        argv[n++] = keys[3];
+    } else if (rec->kind == 'n') {
+        if (queue_rec_need(rec, "target", &a) != 0 || queue_rec_need(rec, "body", &b) != 0) {
+            *why = "a notification record without target or body";
+            return NULL;
+        }
+        if (!key_of(q, keys[1], &lens[n], "ntf:", a)) {
+            *why = "target too long";
+            return NULL;
+        }
+        argv[n++] = keys[1];
+    } else {
+        *why = "unknown kind";
+        return NULL;
+    }
+    *nkeys = (int)n;
+    argv[n] = id.ptr;
+    lens[n++] = id.len;
+    argv[n] = SEEN_TTL_TEXT;
+    lens[n++] = sizeof(SEEN_TTL_TEXT) - 1;
+    if (rec->kind == 'n') {
+        argv[n] = b.ptr;
+        lens[n++] = b.len;
+        argv[n] = created.ptr;
+        lens[n++] = created.len;
+        *argc = (int)n;
+        return &qk_enqueue_ntf;
+    }
+    argv[n] = created.ptr;
+    lens[n++] = created.len;
+    for (size_t i = 0; i < rec->n_fields; i++) {
+        argv[n] = rec->names[i].ptr;
+        lens[n++] = rec->names[i].len;
+        argv[n] = rec->values[i].ptr;
+        lens[n++] = rec->values[i].len;
+    }
+    *argc = (int)n;
+    return &qk_enqueue;
+}
+
+/* Sends the enqueue call for one record, without copying it (hiredis formats the command
+ * into its buffer before this returns). 1 sent, 0 not ours (logged: drop it), -1 the
  * connection is gone. */
 static int send_record(struct batch *b, const struct queue_outbox_rec *rec)
 {
     struct queue *q = b->r->q;
-    json_error_t jerr;
-    json_t *j = json_loadb(rec->data, rec->len, JSON_REJECT_DUPLICATES, &jerr);
-    const char *kind = json_is_object(j) ? member_str(j, "kind") : NULL;
-    const char *id = json_is_object(j) ? member_str(j, "id") : NULL;
-    const char *service = json_is_object(j) ? member_str(j, "service") : NULL;
-    const char *pool = json_is_object(j) ? member_str(j, "pool") : NULL;
-    if (j == NULL || kind == NULL || strcmp(kind, "job") != 0 || id == NULL || service == NULL ||
-        pool == NULL || json_object_size(j) > MAX_MEMBERS) {
-        log_warn(&q->log, "relay: dropping outbox record %" PRIu64 ": %s", rec->id,
-                 j == NULL ? jerr.text : "not a job record (kind, id, service, pool)");
-        json_decref(j);
+    struct queue_rec parsed;
+    char keys[4][QUEUE_KEY_MAX];
+    const char *argv[8 + 2 * QUEUE_REC_MAX_FIELDS];
+    size_t lens[8 + 2 * QUEUE_REC_MAX_FIELDS];
+    int argc = 0, nkeys = 0;
+    const char *why = NULL;
+    const struct qk_script *s = NULL;
+    if (queue_rec_parse(rec->data, rec->len, &parsed, &why) == 0)
+        s = build_call(q, &parsed, keys, argv, lens, &argc, &nkeys, &why);
+    if (s == NULL) {
+        log_warn(&q->log, "relay: dropping outbox record %" PRIu64 ": %s", rec->id, why);
         return 0;
     }
-    char k_seen[QUEUE_KEY_MAX], k_job[QUEUE_KEY_MAX], k_inv[QUEUE_KEY_MAX], k_jobs[QUEUE_KEY_MAX];
-    char ttl[16], created[24];
-    const char *created_s = member_str(j, "created_ms");
-    snprintf(ttl, sizeof(ttl), "%d", QK_SEEN_TTL_S);
-    if (created_s != NULL && strspn(created_s, "0123456789") == strlen(created_s))
-        snprintf(created, sizeof(created), "%s", created_s);
-    else
-        snprintf(created, sizeof(created), "%" PRIu64, queue_now_ms());
-
-    size_t cap = 7 + 2 * (json_object_size(j) + 1);
-    const char **argv = xcalloc(cap, sizeof(*argv));
-    size_t *lens = xcalloc(cap, sizeof(*lens));
-    char **owned = xcalloc(cap, sizeof(*owned));
-    size_t n = 0, n_owned = 0;
-    argv[n++] = queue_key(q, k_seen, "seen:", id);
-    argv[n++] = queue_key(q, k_job, "job:", id);
-    argv[n++] = queue_key(q, k_inv, "inv:", pool);
-    argv[n++] = queue_key(q, k_jobs, "jobs:", service);
-    argv[n++] = id;
-    argv[n++] = ttl;
-    argv[n++] = created;
-    for (size_t i = 0; i < n; i++)
-        lens[i] = strlen(argv[i]);
-    const char *name;
-    json_t *v;
-    bool has_created = false;
-    json_object_foreach(j, name, v)
-    {
-        if (strcmp(name, "kind") == 0 || json_is_null(v))
-            continue;
-        char *text = value_text(v);
-        if (text == NULL)
-            continue;
-        has_created = has_created || strcmp(name, "created_ms") == 0;
-        owned[n_owned++] = text;
-        argv[n] = name;
-        lens[n++] = strlen(name);
-        argv[n] = text;
-        lens[n++] = strlen(text);
-    }
-    if (!has_created) {
-        argv[n] = "created_ms";
-        lens[n++] = 10;
-        argv[n] = created;
-        lens[n++] = strlen(created);
-    }
-    int rc = queue_conn_eval(q->conn, &qk_enqueue, 4, (int)n, argv, lens, on_enqueued, b);
-    for (size_t i = 0; i < n_owned; i++)
-        free(owned[i]);
-    free(owned);
-    free(argv);
-    free(lens);
-    json_decref(j);
+    int rc = queue_conn_evalsha(q->conn, s, nkeys, argc, argv, lens, on_enqueued, b);
     return rc == 0 ? 1 : -1;
 }
 

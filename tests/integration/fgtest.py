@@ -452,6 +452,86 @@ class Redis(Proc):
         return r.stdout.decode('utf-8', 'replace').strip()
 
 
+class Receiver:
+    """A webhook receiver in this process: an HTTP/1.1 server on a loopback port (keep-alive,
+    one thread per connection) that records every POST (headers, parsed JSON body) and answers
+    with `status` after `delay` seconds. stop() closes it (connections refused); start() opens
+    it again on the same port."""
+
+    def __init__(self, port=None, status=200, delay=0.0):
+        import http.server
+        import threading
+        self.port = port or free_port()
+        self.status = status
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.events = []  # (headers dict, body bytes)
+        self.server = None
+        self.thread = None
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get('content-length') or 0)
+                body = self.rfile.read(n)
+                if outer.server is None:  # stopped: kept-alive connections die too
+                    self.close_connection = True
+                    return
+                if outer.delay:
+                    time.sleep(outer.delay)
+                status = outer.status
+                if status < 300:
+                    with outer.lock:
+                        outer.events.append(({k.lower(): v for k, v in self.headers.items()},
+                                             body))
+                self.send_response(status)
+                self.send_header('content-length', '0')
+                self.end_headers()
+        self.handler = Handler
+
+    def start(self):
+        import http.server
+        import threading
+
+        class Server(http.server.ThreadingHTTPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+        self.server = Server(('127.0.0.1', self.port), self.handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    @property
+    def url(self):
+        return 'http://127.0.0.1:%d/hook' % self.port
+
+    def bodies(self):
+        import json
+        with self.lock:
+            out = []
+            for h, b in self.events:
+                try:
+                    out.append((h, json.loads(b)))
+                except ValueError:
+                    out.append((h, None))
+            return out
+
+    def count(self):
+        with self.lock:
+            return len(self.events)
+
+
 def worker_bin():
     b = os.environ.get('FG_BUILD')
     return os.path.join(b, 'floodgate-worker') if b else None

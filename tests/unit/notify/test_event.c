@@ -1,5 +1,6 @@
 /* Unit tests for notify/event.c: the AWS event message, field by field, the key encoding, and
  * UUIDs. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,71 @@ static void test_event_put_has_every_field(void)
     is_int(json_integer_value(json_object_get(obj, "size")), 12345, "size");
     is_str(get(rec, "s3.object.eTag"), "d41d8cd98f00b204e9800998ecf8427e", "eTag");
     is_str(get(rec, "s3.object.sequencer"), "0000000000001A2B", "sequencer: 16 hex digits");
+    {
+        /* the hand-written text is what jansson wrote before: same members, same order */
+        char *again = json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        is_str(text, again, "byte for byte jansson's compact form");
+        free(again);
+    }
     json_decref(msg);
+    free(text);
+}
+
+static void test_event_json_escapes_odd_text(void)
+{
+    static const char tail[] = "\"\\/\x7f \xe6\x97\xa5\xf0\x9f\x8e\x89";
+    char key[64], principal[40];
+    size_t o = 0;
+    struct s3_event_origin who = {.source_ip = "::1", .request_id = "q\"\\"};
+    struct s3_event ev = {.kind = S3_EV_PUT, .bucket = "b1b", .key = key, .etag = "\"e\""};
+    char *text, *enc, want[96];
+    json_t *msg;
+
+    for (int c = 1; c < 0x20; c++) /* every control character */
+        key[o++] = (char)c;
+    memcpy(key + o, tail, sizeof(tail)); /* with its NUL */
+    snprintf(principal, sizeof(principal), "AK\n\t\"x\"");
+    snprintf(who.principal, sizeof(who.principal), "%s", principal);
+    ev.origin = &who;
+    text = notify_event_json(&ev, "r\x01", "id\"");
+    msg = json_loads(text, 0, NULL);
+    ok(msg != NULL, "parses with jansson");
+    snprintf(want, sizeof(want), "b1b/%s", key);
+    is_str(get(msg, "Key"), want, "Key: control characters, quotes, UTF-8 round-trip");
+    enc = notify_key_encode(key);
+    is_str(get(record_of(msg), "s3.object.key"), enc, "object key form-encoded");
+    is_str(get(record_of(msg), "userIdentity.principalId"), principal, "principal escaped");
+    is_str(get(record_of(msg), "awsRegion"), "r\x01", "region escaped");
+    is_str(get(record_of(msg), "s3.configurationId"), "id\"", "configurationId escaped");
+    is_str(get(record_of(msg), "s3.object.eTag"), "\"e\"", "eTag escaped");
+    is_str(get(record_of(msg), "responseElements.x-amz-request-id"), "q\"\\", "request id");
+    ok(strstr(text, "\xe6\x97\xa5\xf0\x9f\x8e\x89") != NULL, "UTF-8 passed through");
+    ok(strstr(text, "\\u001f") != NULL && strstr(text, "\\n") != NULL, "\\u00XX and \\n");
+    free(enc);
+    json_decref(msg);
+    free(text);
+
+    key[0] = '\xff'; /* not UTF-8: the text falls back to its form-encoding */
+    key[1] = '\0';
+    text = notify_event_json(&ev, "r", "c");
+    msg = json_loads(text, 0, NULL);
+    ok(msg != NULL, "invalid UTF-8 still gives JSON");
+    is_str(get(msg, "Key"), "b1b/%FF", "Key falls back to form-encoding");
+    json_decref(msg);
+    free(text);
+}
+
+static void test_event_test_message_is_flat(void)
+{
+    struct s3_event_origin who = {.request_id = "RQ"};
+    struct s3_event ev = {.kind = S3_EV_TEST, .bucket = "b1b", .etag = "", .origin = &who};
+    char *text = notify_event_json(&ev, "r", "c");
+
+    is_str(
+        text,
+        "{\"Service\":\"Amazon S3\",\"Event\":\"s3:TestEvent\",\"Time\":"
+        "\"1970-01-01T00:00:00.000Z\",\"Bucket\":\"b1b\",\"RequestId\":\"RQ\",\"HostId\":\"RQ\"}",
+        "AWS's s3:TestEvent");
     free(text);
 }
 
@@ -163,6 +228,42 @@ static void test_event_negative_time_floors(void)
     free(text);
 }
 
+static void *uuids_in_thread(void *arg)
+{
+    char(*out)[37] = arg;
+
+    for (int i = 0; i < 1000; i++)
+        notify_uuid(out[i]);
+    return NULL;
+}
+
+static int cmp_uuid(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void test_uuid_unique_across_threads(void)
+{
+    static char ids[4][1000][37];
+    pthread_t th[4];
+    size_t dups = 0, bad = 0;
+
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, uuids_in_thread, ids[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    qsort(ids, 4000, 37, cmp_uuid);
+    for (size_t i = 0; i < 4000; i++) {
+        const char *a = ids[0][0] + i * 37;
+        if (i > 0 && strcmp(a, a - 37) == 0)
+            dups++;
+        if (strlen(a) != 36 || a[14] != '4' || strchr("89ab", a[19]) == NULL)
+            bad++;
+    }
+    is_int(dups, 0, "4000 ids from 4 threads, all distinct");
+    is_int(bad, 0, "all v4-shaped");
+}
+
 static void test_uuid_is_v4(void)
 {
     char a[37], b[37];
@@ -183,6 +284,9 @@ int main(void)
     subtest(test_event_kinds_and_delete);
     subtest(test_event_key_encoding);
     subtest(test_event_negative_time_floors);
+    subtest(test_event_json_escapes_odd_text);
+    subtest(test_event_test_message_is_flat);
     subtest(test_uuid_is_v4);
+    subtest(test_uuid_unique_across_threads);
     return done_testing();
 }

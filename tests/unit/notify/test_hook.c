@@ -1,6 +1,7 @@
 /* Unit tests for notify/hook.c: input matching (path, prefix, suffix variants) and the outbox
  * records, collected through notify_hook_records() instead of a store. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "notify/internal.h"
 #include "notify/notify.h"
+#include "s3api/notif.h"
 #include "s3api/s3api.h"
 #include "tests/unit/tap.h"
 
@@ -79,6 +81,45 @@ struct collected {
     int fail_at; /* add number (1-based) that fails; 0 none */
 };
 
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* An outbox record (queue/queue.h: "FR1" kind, then length-prefixed name/value pairs) as a
+ * JSON object {"kind": "j", <field>: <value>, ...}; NULL when malformed or a name repeats. */
+static json_t *record_parse(const void *data, size_t len)
+{
+    const unsigned char *p = data, *end = p + len;
+    char kind[2] = {0};
+    json_t *o;
+
+    if (len < 4 || memcmp(p, "FR1", 3) != 0)
+        return NULL;
+    kind[0] = (char)p[3];
+    o = json_pack("{ss}", "kind", kind);
+    for (p += 4; p < end;) {
+        uint32_t nlen, vlen;
+        char name[64];
+
+        if (end - p < 4 || (nlen = le32(p)) >= sizeof(name) || (size_t)(end - p - 4) < nlen)
+            goto bad;
+        memcpy(name, p + 4, nlen);
+        name[nlen] = '\0';
+        p += 4 + nlen;
+        if (end - p < 4 || (size_t)(end - p - 4) < (vlen = le32(p)))
+            goto bad;
+        if (json_object_get(o, name) != NULL)
+            goto bad;
+        json_object_set_new(o, name, json_stringn((const char *)p + 4, vlen));
+        p += 4 + vlen;
+    }
+    return o;
+bad:
+    json_decref(o);
+    return NULL;
+}
+
 static int collect(void *arg, const void *data, size_t len)
 {
     struct collected *c = arg;
@@ -86,7 +127,7 @@ static int collect(void *arg, const void *data, size_t len)
     if (c->fail_at != 0 && (int)c->n + 1 == c->fail_at)
         return -1;
     if (c->n < 8)
-        c->recs[c->n] = json_loadb(data, len, 0, NULL);
+        c->recs[c->n] = record_parse(data, len);
     c->n++;
     return 0;
 }
@@ -144,10 +185,10 @@ static void test_hook_builds_records(void)
     is_int(notify_hook_records(reg, "eu-1", &ev, collect, &c), 2, "two services match");
     is_int(c.n, 2, "two records");
     o = c.recs[0];
-    ok(o != NULL && json_object_size(o) == 10, "ten members");
+    ok(o != NULL && json_object_size(o) == 10, "nine fields and the kind");
     for (size_t i = 0; i < 10; i++)
         ok(json_is_string(json_object_get(o, keys[i])), keys[i]);
-    is_str(member(o, "kind"), "job", "kind");
+    is_str(member(o, "kind"), "j", "kind: a job");
     is_int(strlen(member(o, "id")), 36, "id is a uuid");
     is_str(member(o, "service"), "thumbs", "service");
     is_str(member(o, "pool"), "edge", "pool");
@@ -198,6 +239,272 @@ static void test_hook_builds_records(void)
     ev.bucket = "nobody";
     is_int(notify_hook_records(reg, "eu-1", &ev, collect, &c), 0, "other bucket");
     collected_free(&c);
+    notify_registry_free(reg);
+}
+
+/* ---- bucket notifications ---- */
+
+static void target_init(struct notify_target *t, const char *id, const char *type,
+                        const char *endpoint)
+{
+    memset(t, 0, sizeof(*t));
+    t->id = strdup(id);
+    t->type = strdup(type);
+    t->endpoint = strdup(endpoint);
+    t->tls_verify = true;
+    t->timeout_ms = 1000;
+    t->concurrency = 4;
+}
+
+static struct notify_registry *registry_with_targets(void)
+{
+    char msg[160];
+    struct notify_registry *reg = notify_registry_new(NULL, msg, sizeof(msg));
+    struct notify_target *ts = calloc(2, sizeof(*ts));
+
+    target_init(&ts[0], "web", "webhook", "http://127.0.0.1:9/hook");
+    target_init(&ts[1], "red", "redis", "redis://127.0.0.1:9");
+    is_int(notify_registry_set_targets(reg, ts, 2, msg, sizeof(msg)), 0, "targets set");
+    return reg;
+}
+
+struct rule_spec {
+    const char *id, *arn, *events, *prefix, *suffix; /* events: comma-separated */
+};
+
+/* The stored form of a configuration (what s3api hands the hook in ev->notif). */
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+static unsigned char *config_bytes(const struct rule_spec *specs, size_t n, size_t *len)
+{
+    struct s3_notif_config c = {.rules = calloc(n, sizeof(struct s3_notif_rule)), .n_rules = n};
+    unsigned char *out;
+
+    for (size_t i = 0; i < n; i++) {
+        struct s3_notif_rule *r = &c.rules[i];
+        const char *e = specs[i].events;
+
+        r->kind = S3_NOTIF_QUEUE;
+        r->id = strdup(specs[i].id);
+        r->arn = strdup(specs[i].arn);
+        r->events = calloc(8, sizeof(char *));
+        while (*e != '\0') {
+            size_t k = strcspn(e, ",");
+            r->events[r->n_events++] = strndup(e, k);
+            e += k + (e[k] == ',');
+        }
+        r->prefix = dup_or_null(specs[i].prefix);
+        r->suffix = dup_or_null(specs[i].suffix);
+    }
+    out = s3_notif_encode(&c, len);
+    s3_notif_config_free(&c);
+    return out;
+}
+
+static json_t *body_of(json_t *rec)
+{
+    const char *b = member(rec, "body");
+
+    return b != NULL ? json_loads(b, 0, NULL) : NULL;
+}
+
+static const char *config_id_of(json_t *body)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_array_get(json_object_get(body, "Records"), 0), "s3"),
+                        "configurationId"));
+}
+
+static const struct rule_spec bucket_rules[] = {
+    {"all-created", "arn:floodgate:sqs::web:webhook", "s3:ObjectCreated:*", "img/", ".jpg"},
+    {"puts-minio", "arn:minio:sqs::red:redis", "s3:ObjectCreated:Put", NULL, NULL},
+    {"removed", "arn:floodgate:sqs::web:webhook", "s3:ObjectRemoved:*", NULL, NULL},
+    {"gone", "arn:floodgate:sqs::gone:webhook", "s3:ObjectCreated:*", NULL, NULL},
+    {"wrongtype", "arn:floodgate:sqs::red:webhook", "s3:ObjectCreated:*", NULL, NULL},
+};
+
+static void test_hook_notification_records_per_matching_rule(void)
+{
+    struct notify_registry *reg = registry_with_targets();
+    struct s3_event_origin who = {.principal = "AK", .source_ip = "1.2.3.4", .request_id = "R9"};
+    size_t len;
+    unsigned char *cfg = config_bytes(bucket_rules, 5, &len);
+    struct s3_event ev = {.kind = S3_EV_PUT,
+                          .bucket = "pics",
+                          .key = "img/cat.jpg",
+                          .size = 7,
+                          .etag = "e1",
+                          .time_ms = 1700000000000LL,
+                          .seq = 9,
+                          .origin = &who,
+                          .notif = cfg,
+                          .notif_len = len};
+    struct collected c = {0};
+    json_t *body;
+
+    is_int(notify_hook_records(reg, "eu-1", &ev, collect, &c), 2, "two rules match a Put");
+    ok(c.recs[0] != NULL && c.recs[1] != NULL, "records parse");
+    is_str(member(c.recs[0], "kind"), "n", "kind: a notification");
+    is_int(json_object_size(c.recs[0]), 5, "id, target, body, created_ms and the kind");
+    is_int(strlen(member(c.recs[0], "id")), 36, "id is a uuid");
+    is_str(member(c.recs[0], "target"), "web", "wildcard rule with prefix and suffix");
+    is_str(member(c.recs[0], "created_ms"), "1700000000000", "created_ms");
+    is_str(member(c.recs[1], "target"), "red", "minio ARN names the same target");
+    ok(strcmp(member(c.recs[0], "id"), member(c.recs[1], "id")) != 0, "one id per delivery");
+    body = body_of(c.recs[0]);
+    ok(body != NULL, "body is JSON");
+    is_str(json_string_value(json_object_get(body, "EventName")), "s3:ObjectCreated:Put",
+           "EventName");
+    is_str(json_string_value(json_object_get(body, "Key")), "pics/img/cat.jpg", "Key");
+    is_str(config_id_of(body), "all-created", "configurationId is the rule's Id");
+    json_decref(body);
+    body = body_of(c.recs[1]);
+    is_str(config_id_of(body), "puts-minio", "second rule's Id");
+    json_decref(body);
+    is_int(notify_registry_n_skipped(reg), 2, "unknown target and wrong type skipped, counted");
+    collected_free(&c);
+
+    ev.kind = S3_EV_POST;
+    ev.key = "img/cat.png";
+    is_int(notify_hook_records(reg, "eu-1", &ev, collect, &c), 0, "suffix and event filter");
+    collected_free(&c);
+
+    ev.key = "doc/cat.jpg";
+    ev.kind = S3_EV_PUT;
+    is_int(notify_hook_records(reg, "eu-1", &ev, collect, &c), 1, "prefix filters the raw key");
+    is_str(member(c.recs[0], "target"), "red", "only the unfiltered rule");
+    collected_free(&c);
+
+    ev.key = "img/a b\".jpg";
+    is_int(notify_hook_records(reg, "eu-1", &ev, collect, &c), 2, "raw key, not encoded");
+    collected_free(&c);
+
+    ev.kind = S3_EV_DELETE;
+    ev.key = "img/cat.jpg";
+    is_int(notify_hook_records(reg, "eu-1", &ev, collect, &c), 1, "removal rule");
+    body = body_of(c.recs[0]);
+    is_str(json_string_value(json_object_get(body, "EventName")), "s3:ObjectRemoved:Delete",
+           "removal EventName");
+    is_str(config_id_of(body), "removed", "removal rule's Id");
+    json_decref(body);
+    collected_free(&c);
+
+    ev.kind = S3_EV_PUT;
+    c.fail_at = 2;
+    is_int(notify_hook_records(reg, "eu-1", &ev, collect, &c), -1, "a failed add stops");
+    collected_free(&c);
+    free(cfg);
+    notify_registry_free(reg);
+}
+
+static void test_hook_test_event_once_per_target(void)
+{
+    struct notify_registry *reg = registry_with_targets();
+    struct s3_event_origin who = {.request_id = "REQ7"};
+    size_t len;
+    unsigned char *cfg = config_bytes(bucket_rules, 5, &len);
+    struct s3_event ev = {.kind = S3_EV_TEST,
+                          .bucket = "pics",
+                          .etag = "",
+                          .time_ms = 1700000000123LL,
+                          .origin = &who,
+                          .notif = cfg,
+                          .notif_len = len};
+    struct collected c = {0};
+    json_t *body;
+
+    is_int(notify_hook_records(reg, "eu-1", &ev, collect, &c), 2, "one per distinct target");
+    is_str(member(c.recs[0], "target"), "web", "first target");
+    is_str(member(c.recs[1], "target"), "red", "second target");
+    body = body_of(c.recs[0]);
+    is_int(json_object_size(body), 6, "six members");
+    is_str(json_string_value(json_object_get(body, "Service")), "Amazon S3", "Service");
+    is_str(json_string_value(json_object_get(body, "Event")), "s3:TestEvent", "Event");
+    is_str(json_string_value(json_object_get(body, "Time")), "2023-11-14T22:13:20.123Z", "Time");
+    is_str(json_string_value(json_object_get(body, "Bucket")), "pics", "Bucket");
+    is_str(json_string_value(json_object_get(body, "RequestId")), "REQ7", "RequestId");
+    is_str(json_string_value(json_object_get(body, "HostId")), "REQ7", "HostId");
+    ok(json_object_get(body, "Records") == NULL, "no Records");
+    json_decref(body);
+    collected_free(&c);
+    free(cfg);
+    notify_registry_free(reg);
+}
+
+static void test_hook_services_and_rules_together(void)
+{
+    struct notify_registry *reg = registry_with_targets();
+    static const struct rule_spec one[] = {
+        {"r", "arn:floodgate:sqs::web:webhook", "s3:ObjectCreated:*", NULL, NULL}};
+    size_t len;
+    unsigned char *cfg = config_bytes(one, 1, &len);
+    unsigned char bad[] = {1, 9, 9};
+    struct s3_event ev = {.kind = S3_EV_COPY,
+                          .bucket = "pics",
+                          .key = "k",
+                          .etag = "e",
+                          .notif = cfg,
+                          .notif_len = len};
+    struct collected c = {0};
+
+    add(reg, "name: svc\ninput: [{path: pics}]\n");
+    is_int(notify_hook_records(reg, "r", &ev, collect, &c), 2, "a job and a notification");
+    is_str(member(c.recs[0], "kind"), "j", "the job");
+    is_str(member(c.recs[1], "kind"), "n", "the notification");
+    collected_free(&c);
+    ev.notif = bad;
+    ev.notif_len = sizeof(bad);
+    is_int(notify_hook_records(reg, "r", &ev, collect, &c), 1, "bad bytes: only the job");
+    collected_free(&c);
+    free(cfg);
+    notify_registry_free(reg);
+}
+
+/* More configurations than the per-thread cache holds, in turns: each event still gets the
+ * records of its own configuration. */
+static void test_hook_config_cache_keys_by_bytes(void)
+{
+    struct notify_registry *reg = registry_with_targets();
+    unsigned char *cfgs[12];
+    size_t lens[12];
+    bool all_right = true;
+
+    for (int i = 0; i < 12; i++) {
+        char id[16];
+        struct rule_spec r = {
+            id, i % 2 == 0 ? "arn:floodgate:sqs::web:webhook" : "arn:floodgate:sqs::red:redis",
+            "s3:ObjectCreated:*", NULL, NULL};
+        snprintf(id, sizeof(id), "rule-%d", i);
+        cfgs[i] = config_bytes(&r, 1, &lens[i]);
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 12; i++) {
+            struct s3_event ev = {.kind = S3_EV_PUT,
+                                  .bucket = "b1b",
+                                  .key = "k",
+                                  .etag = "e",
+                                  .notif = cfgs[(i * 5) % 12],
+                                  .notif_len = lens[(i * 5) % 12]};
+            struct collected c = {0};
+            char want[16];
+            json_t *body;
+
+            notify_hook_records(reg, "r", &ev, collect, &c);
+            snprintf(want, sizeof(want), "rule-%d", (i * 5) % 12);
+            body = c.n == 1 ? body_of(c.recs[0]) : NULL;
+            if (body == NULL || strcmp(config_id_of(body), want) != 0 ||
+                strcmp(member(c.recs[0], "target"), (i * 5) % 2 == 0 ? "web" : "red") != 0)
+                all_right = false;
+            json_decref(body);
+            collected_free(&c);
+        }
+    }
+    ok(all_right, "every event got its configuration's record");
+    for (int i = 0; i < 12; i++)
+        free(cfgs[i]);
     notify_registry_free(reg);
 }
 
@@ -260,6 +567,10 @@ int main(void)
     subtest(test_input_matches_path_variants);
     subtest(test_input_matches_prefix_suffix);
     subtest(test_hook_builds_records);
+    subtest(test_hook_notification_records_per_matching_rule);
+    subtest(test_hook_test_event_once_per_target);
+    subtest(test_hook_services_and_rules_together);
+    subtest(test_hook_config_cache_keys_by_bytes);
     subtest(test_hook_concurrent_with_changes);
     return done_testing();
 }

@@ -1,7 +1,7 @@
 /* A real redis-server for the queue's unit tests: started on a free loopback port in a temp
- * dir (no persistence), stopped and restarted on the same port for fault tests, killed at the
- * end; plus a plain synchronous hiredis connection for checking and for playing the worker,
- * and a loop driver with a deadline. Header-only: one copy per test executable. */
+ * dir (no persistence unless rfx.aof), stopped and restarted on the same port for fault tests,
+ * killed at the end; plus a plain synchronous hiredis connection for checking and for playing the
+ * worker, and a loop driver with a deadline. Header-only: one copy per test executable. */
 #ifndef FG_TESTS_QUEUE_REDIS_FIXTURE_H
 #define FG_TESTS_QUEUE_REDIS_FIXTURE_H
 
@@ -29,6 +29,7 @@ static struct {
     int port;
     char dir[64];
     char url[64];
+    bool aof; /* set before rfx_start: append-only file, fsync always (data survives kills) */
 } rfx;
 
 static long long rfx_now_ms(void)
@@ -83,7 +84,8 @@ static bool rfx_spawn(void)
             dup2(devnull, 2);
         }
         execl(REDIS_SERVER, REDIS_SERVER, "--port", port, "--bind", "127.0.0.1", "--save", "",
-              "--appendonly", "no", "--dir", rfx.dir, "--daemonize", "no", (char *)NULL);
+              "--appendonly", rfx.aof ? "yes" : "no", "--appendfsync", "always", "--dir", rfx.dir,
+              "--daemonize", "no", (char *)NULL);
         _exit(127);
     }
     rfx.pid = pid;

@@ -1,0 +1,278 @@
+#!/usr/bin/python3
+"""floodgate's bucket notification delivery on one machine, in one run (bench/README.md).
+
+Starts a private redis-server, nginx as the webhook receiver (`return 204`, keep-alive), and
+floodgate with two targets: `live` (the nginx receiver) and `dead` (a closed loopback port:
+every delivery fails and is retried). Measures side by side:
+
+  1. deliveries/s to the local receiver: N events piled up while Redis is stopped, then
+     relayed and delivered; the rate between 10 % and 90 % delivered (from /metrics),
+  2. nginx's own rate for the same POSTs (wrk), the machine's reference,
+  3. PUT 4 KiB req/s into a bucket bound to the dead target vs a bucket with no
+     configuration (wrk, alternating), whose ratio must stay >= 0.95.
+"""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SRC, 'tests', 'integration'))
+sys.path.insert(0, HERE)
+import fgtest  # noqa: E402
+from functions import Client, TASKSET, WRK, cpu_s, die, med, put_many  # noqa: E402
+from run import parse_wrk  # noqa: E402
+
+KiB = 1024
+TARGET_DELIVERIES_S = 5000.0
+TARGET_DEAD_RATIO = 0.95
+
+CONFIG = '''
+redis: %(redis)s
+targets:
+  - id: live
+    type: webhook
+    endpoint: http://127.0.0.1:%(ngx)d/hook
+    concurrency: %(conc)d
+    timeout: 30s
+  - id: dead
+    type: webhook
+    endpoint: http://127.0.0.1:%(dead)d/hook
+    max_attempts: 1000
+'''
+
+NGX_SITE = '''
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    access_log off;
+    server {
+        listen 127.0.0.1:%d;
+        location /hook { client_body_buffer_size 64k; return 204; }
+    }
+'''
+
+
+def notif_xml(arn):
+    return ('<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            '<QueueConfiguration><Id>all</Id><Queue>%s</Queue>'
+            '<Event>s3:ObjectCreated:*</Event></QueueConfiguration>'
+            '</NotificationConfiguration>' % arn).encode()
+
+
+def metric(port, name):
+    r = fgtest.admin(port, 'GET', '/metrics', auth=None)
+    for line in r.body.decode().splitlines():
+        if line.startswith(name + ' '):
+            return float(line.rsplit(' ', 1)[1])
+    return 0.0
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.run = fgtest.Run('ntfbench')
+        self.pin_srv, self.pin_cli = [], []
+        ncpu = os.cpu_count() or 1
+        if a.pin and ncpu >= 2 and os.access(TASKSET, os.X_OK):
+            last = ncpu - 1
+            self.pin_srv = [TASKSET, '-c', str(last)]
+            self.pin_cli = [TASKSET, '-c', '0-%d' % (last - 1) if last > 1 else '0']
+            os.sched_setaffinity(0, set(range(last)))
+        self.rows = []
+        self.notes = []
+
+    def row(self, *r):
+        self.rows.append(r)
+
+    def start(self):
+        run, a = self.run, self.a
+        self.redis = fgtest.Redis(run)
+        self.redis.argv = self.pin_srv + self.redis.argv
+        self.redis.start()
+        port = fgtest.free_port()
+        # the receiver runs with the clients: it stands for another machine
+        self.ngx = fgtest.Nginx(run, NGX_SITE % port, port=port, wrap=self.pin_cli,
+                                log_level='warn')
+        self.ngx.start()
+        cfg = run.write_config('fg.yaml', CONFIG % {'redis': self.redis.url, 'ngx': port,
+                                                    'dead': fgtest.free_port(),
+                                                    'conc': a.concurrency})
+        self.fg = fgtest.Floodgate(run, config=cfg, wrap=self.pin_srv)
+        self.fg.start()
+        p = self.fg.port
+        for b, arn in (('live', 'arn:floodgate:sqs::live:webhook'),
+                       ('dead', 'arn:floodgate:sqs::dead:webhook'), ('plain', None)):
+            if fgtest.signed(p, 'PUT', b).status != 200:
+                die('create bucket %s' % b)
+            if arn:
+                r = fgtest.signed(p, 'PUT', b, query=(('notification', ''),), body=notif_xml(arn))
+                if r.status != 200:
+                    die('notification configuration of %s: %s' % (b, r))
+        self.http = Client(self.fg)
+        if not fgtest.wait_for(lambda: self.http.health().get('redis') == 'connected', 15, 0.05):
+            die('floodgate did not connect to Redis')
+
+    def delivered(self):
+        return metric(self.fg.port, 'floodgate_notification_delivered_total{target="live"}')
+
+    def case_deliveries(self):
+        a = self.a
+        rates = []
+        for rep in range(a.repeat):
+            d0 = self.delivered()
+            self.redis.signal(signal.SIGSTOP)
+            try:
+                put_many(self.fg, 'live', ['r%d/%07d' % (rep, i) for i in range(a.n)], b'x',
+                         conns=8)
+            finally:
+                self.redis.signal(signal.SIGCONT)
+            lo, hi = d0 + a.n * 0.1, d0 + a.n * 0.9
+            t_lo = t_hi = None
+            end = time.monotonic() + 300
+            while time.monotonic() < end:
+                d = self.delivered()
+                now = time.monotonic()
+                if t_lo is None and d >= lo:
+                    t_lo, d_lo = now, d
+                if d >= hi:
+                    t_hi, d_hi = now, d
+                    break
+                time.sleep(0.01)
+            if t_lo is None or t_hi is None or t_hi <= t_lo:
+                self.notes.append('deliveries run %d did not complete: %d of %d' % (
+                    rep, self.delivered() - d0, a.n))
+                continue
+            rates.append((d_hi - d_lo) / (t_hi - t_lo))
+            fgtest.wait_for(lambda: self.delivered() >= d0 + a.n, 120, 0.05)
+        r = med(rates) if rates else 0
+        self.row('webhook deliveries/s (%d events, -c %d)' % (a.n, a.concurrency),
+                 '%.0f/s' % r, '>= %.0f/s' % TARGET_DELIVERIES_S,
+                 'ok' if r >= TARGET_DELIVERIES_S else 'MISS',
+                 'runs %s; relay + delivery, Redis stopped while uploading' %
+                 '/'.join('%.0f' % x for x in rates))
+
+    def wrk(self, port, reqfile, body_size, method_note=''):
+        a = self.a
+        env = dict(os.environ, WRK_REQS=reqfile, WRK_MODE='replay', WRK_THREADS='1',
+                   WRK_BODY_SIZE=str(body_size))
+        argv = self.pin_cli + [WRK, '-t', '1', '-c', str(a.connections), '-d',
+                               '%ds' % a.duration, '--latency', '--timeout', '10s', '-s',
+                               os.path.join(HERE, 'requests.lua'),
+                               'http://127.0.0.1:%d/' % port]
+        r = subprocess.run(argv, capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            die('wrk failed: %s %s' % (r.stdout, r.stderr))
+        return parse_wrk(r.stdout)
+
+    def case_receiver(self):
+        f = self.run.path('reqs-ngx')
+        with open(f, 'w') as fh:
+            fh.write('POST\t/hook\tcontent-type: application/json\n')
+        w = self.wrk(self.ngx.port, f, 900)
+        self.row('nginx receiver alone, POST 900 B (wrk)', '%.0f/s' % (w['rps'] or 0),
+                 '(reference)', '', 'the receiver\'s own ceiling on this machine')
+
+    def put_file(self, bucket, tag):
+        out = []
+        host = self.fg.hostport
+        for i in range(self.a.put_keys):
+            path = '/%s/%s/%07d' % (bucket, tag, i)
+            h = fgtest.sigv4_headers('PUT', host, path)
+            out.append('PUT\t%s\tx-amz-date: %s\tx-amz-content-sha256: %s\tauthorization: %s'
+                       % (path, h['x-amz-date'], h['x-amz-content-sha256'], h['authorization']))
+        p = self.run.path('reqs-%s-%s' % (bucket, tag))
+        with open(p, 'w') as fh:
+            fh.write('\n'.join(out) + '\n')
+        return p
+
+    def case_dead(self):
+        a = self.a
+        res = {'plain': [], 'dead': []}
+        for rep in range(a.alternations):
+            for b in ('plain', 'dead'):
+                f = self.put_file(b, 'w%d' % rep)
+                subprocess.run(['sync'])
+                time.sleep(1)
+                c0 = cpu_s(self.fg.pid)
+                w = self.wrk(self.fg.port, f, 4 * KiB)
+                c1 = cpu_s(self.fg.pid)
+                if w['non2xx'] or w['errors']:
+                    self.notes.append('wrk %s: %d non-2xx %s' % (b, w['non2xx'], w['errors']))
+                res[b].append((w['rps'] or 0, w['p99'],
+                               1000 * (c1 - c0) / max(1, w['requests'])))
+        mp = med([r[0] for r in res['plain']])
+        md = med([r[0] for r in res['dead']])
+        for b, name in (('plain', 'PUT 4 KiB, bucket without notifications'),
+                        ('dead', 'PUT 4 KiB, bucket bound to a dead target')):
+            self.row(name, '%.0f req/s' % med([r[0] for r in res[b]]), '', '',
+                     'runs %s; p99 %s; gateway CPU/req %.3f ms' % (
+                         '/'.join('%.0f' % r[0] for r in res[b]),
+                         '/'.join(r[1] for r in res[b]), med([r[2] for r in res[b]])))
+        ratio = md / mp if mp else 0
+        self.row('  dead target / none', '%.2fx' % ratio, '>= %.2fx' % TARGET_DEAD_RATIO,
+                 'ok' if ratio >= TARGET_DEAD_RATIO else 'MISS',
+                 '%d retries so far' % metric(self.fg.port,
+                                              'floodgate_notification_retried_total'
+                                              '{target="dead"}'))
+
+    def print_table(self):
+        hdr = ('case', 'result', 'target', '', 'notes')
+        rows = [hdr] + self.rows
+        w = [max(len(str(r[i])) for r in rows) for i in range(len(hdr))]
+        for j, r in enumerate(rows):
+            print('  '.join(str(c).ljust(w[i]) for i, c in enumerate(r)).rstrip())
+            if j == 0:
+                print('  '.join('-' * x for x in w))
+        for n in self.notes:
+            print('note: ' + n)
+
+    def main(self):
+        try:
+            self.start()
+            print('floodgate on :%d, nginx receiver on :%d, redis-server on :%d%s' % (
+                self.fg.port, self.ngx.port, self.redis.port,
+                '; floodgate + redis pinned to CPU %s, nginx/wrk/this script to CPU %s' % (
+                    self.pin_srv[-1], self.pin_cli[-1]) if self.pin_srv else ''), flush=True)
+            for name, fn in (('receiver', self.case_receiver),
+                             ('deliveries', self.case_deliveries), ('dead', self.case_dead)):
+                t0 = time.monotonic()
+                fn()
+                print('%s done (%.0f s)' % (name, time.monotonic() - t0), flush=True)
+            print()
+            self.print_table()
+        finally:
+            self.redis.signal(signal.SIGCONT)
+            for p in self.run.procs:
+                if p.alive():
+                    p.stop(timeout=10)
+            self.run.teardown()
+        return 1 if (self.a.strict and any(r[3] == 'MISS' for r in self.rows)) else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--build', help='build dir (default: $FG_BUILD, else build/)')
+    ap.add_argument('-n', type=int, default=20000, help='events delivered per run (20000)')
+    ap.add_argument('--repeat', type=int, default=2, help='delivery runs (2)')
+    ap.add_argument('--concurrency', type=int, default=32, help='deliveries in flight (32)')
+    ap.add_argument('--duration', type=int, default=5, help='seconds per wrk run (5)')
+    ap.add_argument('--connections', type=int, default=32, help='wrk -c (32)')
+    ap.add_argument('--alternations', type=int, default=2, help='plain/dead wrk pairs (2)')
+    ap.add_argument('--put-keys', type=int, default=60000, help='signed PUTs per wrk run')
+    ap.add_argument('--no-pin', dest='pin', action='store_false')
+    ap.add_argument('--strict', action='store_true', help='exit 1 when a target is missed')
+    a = ap.parse_args()
+    build = os.path.abspath(a.build or os.environ.get('FG_BUILD') or os.path.join(SRC, 'build'))
+    os.environ['FG_BUILD'] = build
+    os.environ['FG_BIN'] = os.path.join(build, 'floodgate')
+    for p in (os.environ['FG_BIN'], fgtest.REDIS, WRK, fgtest.NGINX):
+        if not os.access(p, os.X_OK):
+            die('%s is missing' % p)
+    sys.exit(Bench(a).main())
+
+
+if __name__ == '__main__':
+    main()

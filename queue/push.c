@@ -1,0 +1,643 @@
+/* Push targets: delivers the entries of ntf:{target} to a sender (queue.h, "push targets").
+ * Each target has two connections of its own: `rd` for the blocking XREADGROUP (a blocked
+ * connection answers nothing else) and `wr` for acks, retries, dead letters, promotions and
+ * the stats poll, so a slow or failing target holds nothing but its own window. The admin
+ * calls (dlq list and replay) are push_admin.c. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "gateway/xmalloc.h"
+#include "queue/internal.h"
+
+#define DEF_CONCURRENCY   16
+#define DEF_MAX_ATTEMPTS  10
+#define DEF_MAX_AGE_S     86400
+#define DEF_BACKOFF_MS    500
+#define DEF_BACKOFF_CAP   60000
+#define BLOCK_MS          1000
+#define PROMOTE_MS        200 /* the promote timer's longest sleep */
+#define PROMOTE_MAX       256 /* due retries moved per script call */
+#define POLL_MS           1000
+#define CLAIM_EVERY_POLLS 30    /* look for a dead gateway's entries every 30 s */
+#define CLAIM_IDLE_MS     60000 /* entries of another consumer idle this long are taken over */
+#define READ_RETRY_MS     1000  /* after an error reply to a read */
+
+static const unsigned latency_bounds_ms[8] = QUEUE_LATENCY_BOUNDS_MS;
+
+/* One send in flight; the sender's done_arg. Orphaned (t NULL) by queue_free: then done only
+ * frees it. */
+struct delivery {
+    struct queue_push *t;
+    struct delivery *prev, *next;
+    char entry[48]; /* the stream entry */
+    uint64_t created_ms;
+    unsigned attempts; /* before this one */
+    char *id;          /* NUL-terminated, in the same block */
+    char *body;
+    size_t body_len;
+};
+
+struct queue_push {
+    struct queue *q;
+    struct queue_push *next;
+    char id[64];
+    struct queue_target_policy pol; /* defaults filled in */
+    queue_send_fn *send;
+    void *send_arg;
+    struct queue_conn *rd, *wr;
+    char k_ntf[QUEUE_KEY_MAX], k_delay[QUEUE_KEY_MAX], k_dlq[QUEUE_KEY_MAX];
+    char consumer[80];
+    bool group_ok;    /* XGROUP CREATE answered on this rd connection */
+    bool reading;     /* a read in flight on rd, or its entries being handed out */
+    bool claiming;    /* that read is an XAUTOCLAIM */
+    char history[48]; /* reading our own pending entries from this id; "" when done */
+    char claim[48];   /* an XAUTOCLAIM round's cursor; "" when none runs */
+    struct delivery *flight;
+    unsigned n_flight;
+    struct event *ev_pump;    /* a read deferred to the loop */
+    struct event *ev_promote; /* one-shot: the next promotion */
+    uint64_t promote_at_ms;   /* when ev_promote fires; 0 when not armed */
+    bool promoting;
+    struct event *ev_poll;
+    unsigned n_polls;
+    uint64_t poll_stream; /* XLEN ntf:{id} of the poll in flight */
+    uint64_t rng;
+    struct queue_target_stats st;
+};
+
+static void pump(struct queue_push *t);
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void arm_ms(struct event *ev, uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (long)(ms % 1000) * 1000};
+    event_add(ev, &tv);
+}
+
+static bool closing(const struct queue_push *t)
+{
+    return t->q->freeing;
+}
+
+/* xorshift64*: jitter only, nothing secret */
+static uint64_t next_random(struct queue_push *t)
+{
+    t->rng ^= t->rng >> 12;
+    t->rng ^= t->rng << 25;
+    t->rng ^= t->rng >> 27;
+    return t->rng * 2685821657736338717ull;
+}
+
+/* Full jitter: random(0, min(cap, base * 2^attempts)). */
+static uint64_t backoff_ms(struct queue_push *t, unsigned attempts)
+{
+    uint64_t bound = t->pol.backoff_base_ms;
+    for (unsigned i = 0; i < attempts && bound < t->pol.backoff_cap_ms; i++)
+        bound *= 2;
+    if (bound > t->pol.backoff_cap_ms)
+        bound = t->pol.backoff_cap_ms;
+    return next_random(t) % (bound + 1);
+}
+
+static void on_ignored(struct queue_conn *c, redisReply *reply, void *arg)
+{
+    struct queue_push *t = arg;
+    (void)c;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        log_warn(&t->q->log, "target %s: %.200s", t->id, reply->str);
+    /* NULL: lost; the entry stays pending and is read again after the reconnect */
+}
+
+/* ---- the deliveries' outcomes ---- */
+
+static void flight_remove(struct queue_push *t, struct delivery *d)
+{
+    if (d->prev != NULL)
+        d->prev->next = d->next;
+    else
+        t->flight = d->next;
+    if (d->next != NULL)
+        d->next->prev = d->prev;
+    t->n_flight--;
+}
+
+static void arm_promote(struct queue_push *t, uint64_t in_ms)
+{
+    uint64_t at = mono_ms() + in_ms;
+    if (t->promote_at_ms != 0 && t->promote_at_ms <= at)
+        return;
+    t->promote_at_ms = at;
+    arm_ms(t->ev_promote, in_ms);
+}
+
+static void record_latency(struct queue_push *t, uint64_t created_ms)
+{
+    uint64_t now = queue_now_ms();
+    uint64_t ms = now > created_ms ? now - created_ms : 0;
+    for (size_t i = 0; i < 8; i++)
+        if (ms <= latency_bounds_ms[i])
+            t->st.latency_le[i]++;
+    t->st.latency_count++;
+    t->st.latency_sum_s += (double)ms / 1000.0;
+}
+
+static void send_dead(struct queue_push *t, const struct delivery *d, unsigned attempts,
+                      const char *reason)
+{
+    char created[24], att[16];
+    snprintf(created, sizeof(created), "%" PRIu64, d->created_ms);
+    snprintf(att, sizeof(att), "%u", attempts);
+    const char *argv[] = {t->k_ntf, t->k_dlq, d->entry, d->id, d->body, created, att, reason};
+    size_t lens[8];
+    for (size_t i = 0; i < 8; i++)
+        lens[i] = argv[i] == d->body ? d->body_len : strlen(argv[i]);
+    t->st.dead_lettered++;
+    log_warn(&t->q->log, "target %s: message %s dead-lettered after %u attempts: %.200s", t->id,
+             d->id, attempts, reason);
+    queue_conn_eval(t->wr, &qk_ntf_dead, 2, 8, argv, lens, on_ignored, t);
+}
+
+static void send_retry(struct queue_push *t, const struct delivery *d, unsigned attempts)
+{
+    uint64_t wait = backoff_ms(t, d->attempts);
+    char due[24], created[24], att[16];
+    snprintf(due, sizeof(due), "%" PRIu64, queue_now_ms() + wait);
+    snprintf(created, sizeof(created), "%" PRIu64, d->created_ms);
+    snprintf(att, sizeof(att), "%u", attempts);
+    const char *argv[] = {t->k_ntf, t->k_delay, d->entry, due, d->id, d->body, created, att};
+    size_t lens[8];
+    for (size_t i = 0; i < 8; i++)
+        lens[i] = argv[i] == d->body ? d->body_len : strlen(argv[i]);
+    t->st.retried++;
+    queue_conn_eval(t->wr, &qk_ntf_retry, 2, 8, argv, lens, on_ignored, t);
+    arm_promote(t, wait);
+}
+
+static void on_done(void *done_arg, enum queue_send_result res, const char *reason)
+{
+    struct delivery *d = done_arg;
+    struct queue_push *t = d->t;
+    if (t == NULL) { /* orphaned by queue_free */
+        free(d);
+        return;
+    }
+    flight_remove(t, d);
+    t->st.in_flight = t->n_flight;
+    unsigned attempts = d->attempts + 1;
+    uint64_t age_ms = queue_now_ms() - d->created_ms;
+    if (res == QUEUE_SENT) {
+        t->st.delivered++;
+        record_latency(t, d->created_ms);
+        queue_conn_cmdf(t->wr, on_ignored, t, "XACK %s " QK_NTF_GROUP " %s", t->k_ntf, d->entry);
+        queue_conn_cmdf(t->wr, on_ignored, t, "XDEL %s %s", t->k_ntf, d->entry);
+    } else if (res == QUEUE_FAIL) {
+        send_dead(t, d, attempts, reason != NULL ? reason : "failed");
+    } else if (attempts >= t->pol.max_attempts) {
+        char why[200];
+        snprintf(why, sizeof(why), "max attempts: %.150s", reason != NULL ? reason : "");
+        send_dead(t, d, attempts, why);
+    } else if (d->created_ms < queue_now_ms() && age_ms > (uint64_t)t->pol.max_age_s * 1000) {
+        char why[200];
+        snprintf(why, sizeof(why), "too old: %.150s", reason != NULL ? reason : "");
+        send_dead(t, d, attempts, why);
+    } else {
+        send_retry(t, d, attempts);
+    }
+    free(d);
+    if (!t->reading && !closing(t))
+        event_active(t->ev_pump, EV_TIMEOUT, 1);
+}
+
+/* ---- reading ---- */
+
+static bool in_flight(const struct queue_push *t, const char *entry)
+{
+    for (const struct delivery *d = t->flight; d != NULL; d = d->next)
+        if (strcmp(d->entry, entry) == 0)
+            return true;
+    return false;
+}
+
+static const redisReply *field(const redisReply *fields, const char *name)
+{
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (fields->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(fields->element[i]->str, name) == 0 &&
+            fields->element[i + 1]->type == REDIS_REPLY_STRING)
+            return fields->element[i + 1];
+    return NULL;
+}
+
+/* Hands one stream entry ([id, [field, value...]]) to the sender. */
+static void dispatch(struct queue_push *t, const redisReply *e)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const char *entry = e->element[0]->str;
+    const redisReply *fields = e->element[1];
+    if (strlen(entry) >= sizeof(((struct delivery *)NULL)->entry) || in_flight(t, entry))
+        return;
+    if (fields->type != REDIS_REPLY_ARRAY) { /* deleted while pending: only ack it */
+        queue_conn_cmdf(t->wr, on_ignored, t, "XACK %s " QK_NTF_GROUP " %s", t->k_ntf, entry);
+        return;
+    }
+    const redisReply *id = field(fields, "id"), *body = field(fields, "body");
+    const redisReply *created = field(fields, "created_ms"), *att = field(fields, "attempts");
+    size_t id_len = id != NULL ? id->len : 0, body_len = body != NULL ? body->len : 0;
+    struct delivery *d = xcalloc(1, sizeof(*d) + id_len + body_len + 2);
+    d->id = (char *)(d + 1);
+    d->body = d->id + id_len + 1;
+    if (id_len > 0)
+        memcpy(d->id, id->str, id_len);
+    if (body_len > 0)
+        memcpy(d->body, body->str, body_len);
+    d->body_len = body_len;
+    snprintf(d->entry, sizeof(d->entry), "%s", entry);
+    d->created_ms = created != NULL ? strtoull(created->str, NULL, 10) : 0;
+    d->attempts = att != NULL ? (unsigned)strtoul(att->str, NULL, 10) : 0;
+    if (id == NULL || body == NULL) {
+        send_dead(t, d, d->attempts, "malformed entry (no id or body)");
+        free(d);
+        return;
+    }
+    d->t = t;
+    d->next = t->flight;
+    if (t->flight != NULL)
+        t->flight->prev = d;
+    t->flight = d;
+    t->n_flight++;
+    t->st.in_flight = t->n_flight;
+    t->send(t->send_arg, d->id, d->body, d->body_len, on_done, d); /* may call on_done now */
+}
+
+static void dispatch_all(struct queue_push *t, const redisReply *entries, char *cursor, size_t cap)
+{
+    if (entries == NULL || entries->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (cursor != NULL && e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
+            e->element[0]->type == REDIS_REPLY_STRING)
+            snprintf(cursor, cap, "%s", e->element[0]->str);
+        dispatch(t, e);
+    }
+}
+
+static void read_failed(struct queue_push *t, const redisReply *reply)
+{
+    if (strncmp(reply->str, "NOGROUP", 7) == 0) {
+        t->group_ok = false; /* the stream was deleted: create it and the group again */
+    } else {
+        log_warn(&t->q->log, "target %s: read: %.200s", t->id, reply->str);
+    }
+    t->history[0] = '\0';
+    t->claim[0] = '\0';
+    event_del(t->ev_pump);
+    arm_ms(t->ev_pump, READ_RETRY_MS);
+}
+
+static void on_read(struct queue_conn *c, redisReply *reply, void *arg);
+
+static void on_group(struct queue_conn *c, redisReply *reply, void *arg)
+{
+    struct queue_push *t = arg;
+    (void)c;
+    t->reading = false;
+    if (reply == NULL || closing(t))
+        return;
+    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0) {
+        log_warn(&t->q->log, "target %s: XGROUP CREATE: %.200s", t->id, reply->str);
+        arm_ms(t->ev_pump, READ_RETRY_MS);
+        return;
+    }
+    t->group_ok = true;
+    /* our own entries left pending by a previous run (or before a reconnect) first, then
+     * those of a gateway that stopped (idle over CLAIM_IDLE_MS) */
+    snprintf(t->history, sizeof(t->history), "0");
+    snprintf(t->claim, sizeof(t->claim), "0-0");
+    pump(t);
+}
+
+static void on_read(struct queue_conn *c, redisReply *reply, void *arg)
+{
+    struct queue_push *t = arg;
+    (void)c;
+    if (reply == NULL || closing(t)) {
+        t->reading = false;
+        t->claiming = false;
+        return; /* lost: on_rd_ready starts over */
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        t->reading = false;
+        t->claiming = false;
+        read_failed(t, reply);
+        return;
+    }
+    /* t->reading stays set while the entries are handed out: a done called from inside send
+     * must not start a read for slots this batch is about to take */
+    if (t->claiming) {
+        /* XAUTOCLAIM: [next cursor, entries, deleted ids] */
+        const char *next = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2
+                               ? queue_reply_str(reply->element[0])
+                               : NULL;
+        snprintf(t->claim, sizeof(t->claim), "%s",
+                 next == NULL || strcmp(next, "0-0") == 0 ? "" : next);
+        if (next != NULL)
+            dispatch_all(t, reply->element[1], NULL, 0);
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+               reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2) {
+        const redisReply *entries = reply->element[0]->element[1];
+        if (t->history[0] != '\0' && entries->elements == 0)
+            t->history[0] = '\0'; /* our pending entries are all handed out: new ones now */
+        if (t->history[0] != '\0')
+            dispatch_all(t, entries, t->history, sizeof(t->history));
+        else
+            dispatch_all(t, entries, NULL, 0);
+    } else if (t->history[0] != '\0') {
+        t->history[0] = '\0';
+    }
+    t->reading = false;
+    t->claiming = false;
+    pump(t);
+}
+
+/* Reads as many entries as there are free slots: our own pending ones first, then entries
+ * of a dead consumer (XAUTOCLAIM), then new ones (blocking for up to a second). */
+static void pump(struct queue_push *t)
+{
+    if (closing(t) || t->reading || !queue_conn_is_ready(t->rd))
+        return;
+    if (!t->group_ok) {
+        t->reading = true;
+        if (queue_conn_cmdf(t->rd, on_group, t, "XGROUP CREATE %s " QK_NTF_GROUP " 0 MKSTREAM",
+                            t->k_ntf) != 0)
+            t->reading = false;
+        return;
+    }
+    if (t->n_flight >= t->pol.concurrency)
+        return; /* on_done pumps again */
+    unsigned n = t->pol.concurrency - t->n_flight;
+    int rc;
+    if (t->history[0] != '\0')
+        rc = queue_conn_cmdf(t->rd, on_read, t,
+                             "XREADGROUP GROUP " QK_NTF_GROUP " %s COUNT %u STREAMS %s %s",
+                             t->consumer, n, t->k_ntf, t->history);
+    else if ((t->claiming = t->claim[0] != '\0'))
+        rc = queue_conn_cmdf(t->rd, on_read, t, "XAUTOCLAIM %s " QK_NTF_GROUP " %s %u %s COUNT %u",
+                             t->k_ntf, t->consumer, (unsigned)CLAIM_IDLE_MS, t->claim, n);
+    else
+        rc = queue_conn_cmdf(t->rd, on_read, t,
+                             "XREADGROUP GROUP " QK_NTF_GROUP " %s COUNT %u BLOCK %u STREAMS %s >",
+                             t->consumer, n, (unsigned)BLOCK_MS, t->k_ntf);
+    t->reading = rc == 0;
+    if (rc != 0)
+        t->claiming = false;
+}
+
+static void on_pump(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pump(arg);
+}
+
+static void on_rd_ready(struct queue_conn *c, void *arg)
+{
+    struct queue_push *t = arg;
+    (void)c;
+    t->group_ok = false;
+    t->reading = false;
+    pump(t);
+}
+
+static void on_rd_down(struct queue_conn *c, const char *why, void *arg)
+{
+    struct queue_push *t = arg;
+    (void)c;
+    (void)why;
+    t->group_ok = false;
+    t->history[0] = '\0';
+    t->claim[0] = '\0';
+}
+
+/* ---- promotion of due retries, and the stats poll (on wr) ---- */
+
+static void on_promoted(struct queue_conn *c, redisReply *reply, void *arg)
+{
+    struct queue_push *t = arg;
+    (void)c;
+    t->promoting = false;
+    if (closing(t))
+        return;
+    uint64_t in_ms = PROMOTE_MS;
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        long long moved = reply->element[0]->integer;
+        const char *next_s = queue_reply_str(reply->element[1]);
+        long long next = next_s != NULL ? strtoll(next_s, NULL, 10) : -1;
+        uint64_t now = queue_now_ms();
+        if (moved >= PROMOTE_MAX)
+            in_ms = 0;
+        else if (next >= 0 && (uint64_t)next <= now)
+            in_ms = 1;
+        else if (next >= 0 && (uint64_t)next - now < in_ms)
+            in_ms = (uint64_t)next - now;
+    } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        log_warn(&t->q->log, "target %s: promote: %.200s", t->id, reply->str);
+    }
+    arm_promote(t, in_ms);
+}
+
+static void on_promote(evutil_socket_t fd, short what, void *arg)
+{
+    struct queue_push *t = arg;
+    (void)fd;
+    (void)what;
+    t->promote_at_ms = 0;
+    if (t->promoting || !queue_conn_is_ready(t->wr)) {
+        arm_promote(t, PROMOTE_MS);
+        return;
+    }
+    char now[24], max[16];
+    snprintf(now, sizeof(now), "%" PRIu64, queue_now_ms());
+    snprintf(max, sizeof(max), "%d", PROMOTE_MAX);
+    const char *argv[] = {t->k_delay, t->k_ntf, now, max};
+    size_t lens[] = {strlen(argv[0]), strlen(argv[1]), strlen(now), strlen(max)};
+    if (queue_conn_eval(t->wr, &qk_ntf_promote, 2, 4, argv, lens, on_promoted, t) == 0)
+        t->promoting = true;
+    else
+        arm_promote(t, PROMOTE_MS);
+}
+
+enum { POLL_STREAM, POLL_DELAY, POLL_DLQ };
+
+struct poll_reply {
+    struct queue_push *t;
+    int which;
+};
+
+static void on_polled(struct queue_conn *c, redisReply *reply, void *arg)
+{
+    struct poll_reply *p = arg;
+    struct queue_push *t = p->t;
+    (void)c;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+        if (p->which == POLL_DLQ)
+            t->st.dlq = (uint64_t)reply->integer;
+        else if (p->which == POLL_STREAM)
+            t->poll_stream = (uint64_t)reply->integer;
+        else
+            t->st.backlog = t->poll_stream + (uint64_t)reply->integer;
+    }
+    free(p);
+}
+
+static void poll_one(struct queue_push *t, int which, const char *cmd, const char *key)
+{
+    struct poll_reply *p = xmalloc(sizeof(*p));
+    *p = (struct poll_reply){t, which};
+    if (queue_conn_cmdf(t->wr, on_polled, p, "%s %s", cmd, key) != 0)
+        free(p);
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct queue_push *t = arg;
+    (void)fd;
+    (void)what;
+    if (!queue_conn_is_ready(t->wr))
+        return;
+    /* one connection answers in order: the stream's length comes before the delay's */
+    poll_one(t, POLL_STREAM, "XLEN", t->k_ntf);
+    poll_one(t, POLL_DELAY, "ZCARD", t->k_delay);
+    poll_one(t, POLL_DLQ, "XLEN", t->k_dlq);
+    if (++t->n_polls % CLAIM_EVERY_POLLS == 0 && t->claim[0] == '\0' && t->group_ok &&
+        t->history[0] == '\0')
+        snprintf(t->claim, sizeof(t->claim), "0-0");
+}
+
+static void on_wr_ready(struct queue_conn *c, void *arg)
+{
+    struct queue_push *t = arg;
+    (void)c;
+    t->promoting = false;
+    on_poll(-1, 0, t);
+    arm_promote(t, 0);
+}
+
+/* ---- the public side ---- */
+
+static void policy_defaults(struct queue_target_policy *p)
+{
+    if (p->concurrency == 0)
+        p->concurrency = DEF_CONCURRENCY;
+    if (p->max_attempts == 0)
+        p->max_attempts = DEF_MAX_ATTEMPTS;
+    if (p->max_age_s == 0)
+        p->max_age_s = DEF_MAX_AGE_S;
+    if (p->backoff_base_ms == 0)
+        p->backoff_base_ms = DEF_BACKOFF_MS;
+    if (p->backoff_cap_ms == 0)
+        p->backoff_cap_ms = DEF_BACKOFF_CAP;
+}
+
+static void consumer_name(char *buf, size_t cap)
+{
+    char host[64] = "";
+    if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+        snprintf(host, sizeof(host), "unknown");
+    snprintf(buf, cap, "gw-%s", host);
+}
+
+void queue_add_target(struct queue *q, const char *id, const struct queue_target_policy *policy,
+                      queue_send_fn *send, void *send_arg)
+{
+    if (q == NULL || q->freeing || q->conn == NULL || id == NULL || id[0] == '\0' ||
+        strlen(id) >= sizeof(((struct queue_push *)NULL)->id) || queue_push_find(q, id) != NULL)
+        return;
+    struct queue_push *t = xcalloc(1, sizeof(*t));
+    t->q = q;
+    snprintf(t->id, sizeof(t->id), "%s", id);
+    snprintf(t->st.id, sizeof(t->st.id), "%s", id);
+    if (policy != NULL)
+        t->pol = *policy;
+    policy_defaults(&t->pol);
+    t->send = send;
+    t->send_arg = send_arg;
+    queue_key(q, t->k_ntf, "ntf:", id);
+    queue_key(q, t->k_delay, "ntfdelay:", id);
+    queue_key(q, t->k_dlq, "ntfdlq:", id);
+    consumer_name(t->consumer, sizeof(t->consumer));
+    t->rng = ((uint64_t)(uintptr_t)t ^ queue_now_ms() ^ mono_ms() << 20) | 1;
+    t->ev_pump = evtimer_new(q->base, on_pump, t);
+    t->ev_promote = evtimer_new(q->base, on_promote, t);
+    t->ev_poll = event_new(q->base, -1, EV_PERSIST, on_poll, t);
+    arm_ms(t->ev_poll, POLL_MS);
+    struct queue_conn_opts rd = {
+        .url = &q->url,
+        .name = "push-read",
+        .stall_ms = 0, /* blocking reads */
+        .on_ready = on_rd_ready,
+        .on_down = on_rd_down,
+        .arg = t,
+    };
+    struct queue_conn_opts wr = {
+        .url = &q->url,
+        .name = "push",
+        .load_scripts = true,
+        .stall_ms = 15000,
+        .on_ready = on_wr_ready,
+        .arg = t,
+    };
+    t->rd = queue_conn_new(q->base, &rd);
+    t->wr = queue_conn_new(q->base, &wr);
+    struct queue_push **tail = &q->targets;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = t;
+}
+
+size_t queue_target_stats(const struct queue *q, struct queue_target_stats *out, size_t cap)
+{
+    size_t n = 0;
+    for (const struct queue_push *t = q->targets; t != NULL && n < cap; t = t->next)
+        out[n++] = t->st;
+    return n;
+}
+
+struct queue_push *queue_push_find(struct queue *q, const char *id)
+{
+    for (struct queue_push *t = q->targets; t != NULL; t = t->next)
+        if (strcmp(t->id, id) == 0)
+            return t;
+    return NULL;
+}
+
+void queue_push_free_all(struct queue *q)
+{
+    while (q->targets != NULL) {
+        struct queue_push *t = q->targets;
+        q->targets = t->next;
+        for (struct delivery *d = t->flight; d != NULL; d = d->next)
+            d->t = NULL; /* their done frees them */
+        event_free(t->ev_pump);
+        event_free(t->ev_promote);
+        event_free(t->ev_poll);
+        /* pending callbacks run now, with NULL, and see q->freeing */
+        queue_conn_free(t->rd);
+        queue_conn_free(t->wr);
+        free(t);
+    }
+}

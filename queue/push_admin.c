@@ -1,0 +1,123 @@
+/* The push targets' admin calls: GET /system/notifications/{target}/dlq and POST
+ * .../dlq/replay (queue.h). Both run as ops on the main connection; the deliveries are push.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/xmalloc.h"
+#include "queue/internal.h"
+
+#define DLQ_LIST_MAX   1000
+#define REPLAY_PER_RUN 1000 /* dead letters moved per script call: Redis is never held long */
+
+struct dlq_ctx {
+    char k_dlq[QUEUE_KEY_MAX];
+    char k_ntf[QUEUE_KEY_MAX];
+    long long replayed;
+};
+
+static void dlq_cleanup(struct queue_op *op)
+{
+    free(op->ctx);
+    op->ctx = NULL;
+}
+
+static struct queue_op *start(struct queue *q, const char *target, queue_reply_cb *cb, void *arg)
+{
+    struct queue_op *op = queue_op_start(q, cb, arg);
+    if (op == NULL)
+        return NULL;
+    if (target == NULL || queue_push_find(q, target) == NULL) {
+        queue_op_fail(op, 404, "no such target");
+        return NULL;
+    }
+    struct dlq_ctx *d = xcalloc(1, sizeof(*d));
+    queue_key(q, d->k_dlq, "ntfdlq:", target);
+    queue_key(q, d->k_ntf, "ntf:", target);
+    op->ctx = d;
+    op->cleanup = dlq_cleanup;
+    return op;
+}
+
+static json_t *int_of(const redisReply *fields, const char *name)
+{
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (strcmp(fields->element[i]->str, name) == 0) {
+            char *end = NULL;
+            long long v = strtoll(fields->element[i + 1]->str, &end, 10);
+            return end != fields->element[i + 1]->str && *end == '\0' ? json_integer(v)
+                                                                      : json_null();
+        }
+    return json_null();
+}
+
+static json_t *str_of(const redisReply *fields, const char *name)
+{
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (strcmp(fields->element[i]->str, name) == 0)
+            return json_stringn_nocheck(fields->element[i + 1]->str, fields->element[i + 1]->len);
+    return json_null();
+}
+
+static void on_dlq_range(struct queue_op *op, redisReply *reply, size_t tag)
+{
+    (void)tag;
+    json_t *out = json_array();
+    for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+            e->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        const redisReply *f = e->element[1];
+        json_t *o = json_object();
+        json_object_set_new(o, "id", str_of(f, "id"));
+        json_object_set_new(o, "entry", json_string(e->element[0]->str));
+        json_object_set_new(o, "created_ms", int_of(f, "created_ms"));
+        json_object_set_new(o, "attempts", int_of(f, "attempts"));
+        json_object_set_new(o, "reason", str_of(f, "reason"));
+        json_object_set_new(o, "body", str_of(f, "body"));
+        json_array_append_new(out, o);
+    }
+    queue_op_finish_json(op, 200, out);
+}
+
+void queue_target_dlq_list(struct queue *q, const char *target, queue_reply_cb *cb, void *arg)
+{
+    struct queue_op *op = start(q, target, cb, arg);
+    if (op == NULL)
+        return;
+    struct dlq_ctx *d = op->ctx;
+    queue_op_cmdf(op, on_dlq_range, 0, "XRANGE %s - + COUNT %d", d->k_dlq, DLQ_LIST_MAX);
+}
+
+static void send_replay(struct queue_op *op);
+
+static void on_replayed(struct queue_op *op, redisReply *reply, size_t tag)
+{
+    struct dlq_ctx *d = op->ctx;
+    (void)tag;
+    long long n = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+    d->replayed += n;
+    if (n >= REPLAY_PER_RUN) {
+        send_replay(op);
+        return;
+    }
+    queue_op_finish_json(op, 200, json_pack("{s:I}", "replayed", (json_int_t)d->replayed));
+}
+
+static void send_replay(struct queue_op *op)
+{
+    struct dlq_ctx *d = op->ctx;
+    char max[16];
+    snprintf(max, sizeof(max), "%d", REPLAY_PER_RUN);
+    const char *argv[] = {d->k_dlq, d->k_ntf, max};
+    size_t lens[] = {strlen(d->k_dlq), strlen(d->k_ntf), strlen(max)};
+    queue_op_eval(op, &qk_ntf_replay, 2, 3, argv, lens, on_replayed, 0);
+}
+
+void queue_target_dlq_replay(struct queue *q, const char *target, queue_reply_cb *cb, void *arg)
+{
+    struct queue_op *op = start(q, target, cb, arg);
+    if (op != NULL)
+        send_replay(op);
+}
