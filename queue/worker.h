@@ -45,11 +45,18 @@ extern const struct conf_key worker_config_keys[];
 
 #define WORKER_MAX_HELD 8 /* claimed entries one slot may hold at once */
 
+/* What worker_peek() found (worker_claim.c). */
+enum worker_peek_result { WORKER_PEEK_OK, WORKER_PEEK_GONE, WORKER_PEEK_DOWN };
+
 /* An invocation claimed from a stream. */
 struct worker_entry {
     char pool[128];
     char entry_id[64]; /* the stream entry's id */
     char job_id[128];
+    bool peeked;                  /* the claim read the job's service too: */
+    enum worker_peek_result peek; /* OK or GONE */
+    char service[128];            /* when OK */
+    char rev[64];
 };
 
 /* ---- Redis connections (worker_redis.c) ---------------------------------------------------- */
@@ -258,9 +265,9 @@ void worker_unhold(struct worker_slot *s, const struct worker_entry *e);
 /* XACKs an entry whose job is gone or already ended. */
 void worker_ack(struct worker_slot *s, const struct worker_entry *e);
 /* Reads the service and rev of a claimed entry's job (HMGET, nothing changed) into the
- * buffers. OK; GONE when the record or its service field is missing (worker_start then
- * decides); DOWN when Redis could not be reached. */
-enum worker_peek_result { WORKER_PEEK_OK, WORKER_PEEK_GONE, WORKER_PEEK_DOWN };
+ * buffers; no round trip when the claim read them already (e->peeked). OK; GONE when the
+ * record or its service field is missing (worker_start then decides); DOWN when Redis could
+ * not be reached. */
 enum worker_peek_result worker_peek(struct worker_slot *s, const struct worker_entry *e,
                                     char *service, size_t service_cap, char *rev, size_t rev_cap);
 /* Gives a claimed, never started entry back to its pool: in one script, when the entry is

@@ -85,8 +85,23 @@ static void ack_raw(struct worker_slot *s, const char *pool, const char *entry_i
         freeReplyObject(rep);
 }
 
-/* Queues one stream entry [id, [field, value...]] of `pool` for this slot. */
-static void take_entry(struct worker_slot *s, const char *pool, const redisReply *ent)
+/* The job's service and rev from an HMGET reply [service, rev] into e (worker_peek's). */
+static enum worker_peek_result peek_of(const redisReply *rep, struct worker_entry *e)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[0]->len == 0 ||
+        rep->element[0]->len >= sizeof(e->service))
+        return WORKER_PEEK_GONE;
+    const redisReply *r = rep->element[1];
+    snprintf(e->service, sizeof(e->service), "%s", rep->element[0]->str);
+    snprintf(e->rev, sizeof(e->rev), "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    return WORKER_PEEK_OK;
+}
+
+/* Queues one stream entry [id, [field, value...]] of `pool` for this slot; `peek`, when not
+ * NULL, is its job's HMGET service rev, read with it. */
+static void take_entry(struct worker_slot *s, const char *pool, const redisReply *ent,
+                       const redisReply *peek)
 {
     struct worker_entry e;
     if (ent->type != REDIS_REPLY_ARRAY || ent->elements < 2 ||
@@ -109,6 +124,10 @@ static void take_entry(struct worker_slot *s, const char *pool, const redisReply
     snprintf(e.pool, sizeof(e.pool), "%s", pool);
     snprintf(e.entry_id, sizeof(e.entry_id), "%s", id);
     snprintf(e.job_id, sizeof(e.job_id), "%s", job);
+    if (peek != NULL) {
+        e.peeked = true;
+        e.peek = peek_of(peek, &e);
+    }
     /* An entry that cannot be held stays pending under our name; once idle past the
      * visibility timeout anyone (this slot too) takes it over. */
     if (s->n_queue >= WORKER_MAX_HELD || !hold(s, &e)) {
@@ -140,7 +159,7 @@ static void take_read_reply(struct worker_slot *s, const redisReply *rep)
         if (pool == NULL)
             continue;
         for (size_t j = 0; j < st->element[1]->elements; j++)
-            take_entry(s, pool, st->element[1]->element[j]);
+            take_entry(s, pool, st->element[1]->element[j], NULL);
     }
 }
 
@@ -163,7 +182,7 @@ static int autoclaim(struct worker_slot *s)
             const redisReply *ents = rep->element[1];
             for (size_t j = 0; ents->type == REDIS_REPLY_ARRAY && j < ents->elements; j++) {
                 size_t before = s->n_queue;
-                take_entry(s, w->cfg.pools[i], ents->element[j]);
+                take_entry(s, w->cfg.pools[i], ents->element[j], NULL);
                 if (s->n_queue > before)
                     log_info(&worker_log,
                              "%s: reclaimed job %s of pool %s (its worker stopped "
@@ -175,6 +194,44 @@ static int autoclaim(struct worker_slot *s)
         }
         freeReplyObject(rep);
     }
+    return 0;
+}
+
+/* KEYS inv:{pool}; ARGV consumer prefix. XREADGROUP COUNT 1 of a new entry and the HMGET
+ * service rev of its job, in one round trip: [id, fields, [service, rev]], or nil when there
+ * is none. A script cannot block: the blocking read stays a plain XREADGROUP. */
+static const char read_peek_lua[] =
+    "local r = redis.call('XREADGROUP', 'GROUP', '" QK_GROUP "', ARGV[1], 'COUNT', '1',\n"
+    "                     'STREAMS', KEYS[1], '>')\n"
+    "if not r then return false end\n"
+    "local ent = r[1][2][1]\n"
+    "local f = ent[2]\n"
+    "for i = 1, #f - 1, 2 do\n"
+    "  if f[i] == 'job' then\n"
+    "    return {ent[1], f, redis.call('HMGET', ARGV[2] .. 'job:' .. f[i + 1], 'service', 'rev')}\n"
+    "  end\n"
+    "end\n"
+    "return {ent[1], f}\n";
+
+/* A new entry of pool `i` without blocking, with its job's service (read_peek_lua). */
+static int read_peek(struct worker_slot *s, size_t i)
+{
+    struct worker *w = s->w;
+    char key[512];
+    worker_key(w, key, sizeof(key), "inv:", w->cfg.pools[i]);
+    /* EVAL, not EVALSHA: a short script, cached by Redis after the first call */
+    const char *argv[] = {"EVAL", read_peek_lua, "1", key, w->id, w->cfg.prefix};
+    redisReply *rep = worker_redis_cmd(&s->redis, 6, argv, NULL);
+    if (rep == NULL)
+        return -1;
+    if (rep->type == REDIS_REPLY_ERROR)
+        log_warn(&worker_log, "%s: XREADGROUP %s: %s", s->name, key, rep->str);
+    else if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2)
+        take_entry(s, w->cfg.pools[i], rep,
+                   rep->elements >= 3 && rep->element[2]->type == REDIS_REPLY_ARRAY
+                       ? rep->element[2]
+                       : NULL);
+    freeReplyObject(rep);
     return 0;
 }
 
@@ -234,7 +291,7 @@ int worker_claim_next(struct worker_slot *s, struct worker_entry *out)
         /* pools in order of preference first, then a blocking read on all of them (which,
          * when it wakes up, answers for the one stream that got an entry) */
         for (size_t i = 0; i < w->cfg.n_pools && s->n_queue == 0; i++)
-            if (read_new(s, i, 1, -1) != 0)
+            if (read_peek(s, i) != 0)
                 return -1;
         if (s->n_queue == 0 && !atomic_load(&w->stopping) &&
             read_new(s, 0, w->cfg.n_pools, 1000) != 0)
@@ -260,6 +317,11 @@ enum worker_peek_result worker_peek(struct worker_slot *s, const struct worker_e
                                     char *service, size_t service_cap, char *rev, size_t rev_cap)
 {
     char key[512];
+    if (e->peeked) {
+        snprintf(service, service_cap, "%s", e->service);
+        snprintf(rev, rev_cap, "%s", e->rev);
+        return e->peek;
+    }
     worker_key(s->w, key, sizeof(key), "job:", e->job_id);
     const char *argv[] = {"HMGET", key, "service", "rev"};
     redisReply *rep = worker_redis_cmd(&s->redis, 4, argv, NULL);

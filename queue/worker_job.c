@@ -3,12 +3,14 @@
  * input (S3 object or P in:{id}), runs the script (worker_run.c), uploads the outputs on exit
  * 0, decides succeeded / failed (retry later) / dead, and writes the worker's own lines into
  * the job log by the service's log_level. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,10 +173,99 @@ static int on_remove(const char *path, const struct stat *st, int type, struct F
     return 0;
 }
 
-static void remove_tree(const char *dir)
+/* The thorough way: any depth (nftw reopens directories as needed), every directory made
+ * writable first. */
+static void remove_tree_walk(const char *dir)
 {
     nftw(dir, on_chmod_dir, 16, FTW_PHYS | FTW_MOUNT);
     nftw(dir, on_remove, 16, FTW_PHYS | FTW_MOUNT | FTW_DEPTH);
+}
+
+/* Deeper trees are left to remove_tree_walk (each level holds a descriptor here). */
+#define REMOVE_MAX_DEPTH 32
+
+static int remove_dir_at(int parent, const char *name, dev_t dev, int depth);
+
+/* Removes the entries of the open directory fd (one pass). -1 when some remain. */
+static int remove_entries(int fd, DIR *d, dev_t dev, int depth)
+{
+    struct dirent *de;
+    bool made_writable = false;
+    int ret = 0;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0')))
+            continue;
+        for (;;) {
+            int r =
+                de->d_type == DT_DIR ? remove_dir_at(fd, n, dev, depth + 1) : unlinkat(fd, n, 0);
+            if (r == 0 || errno == ENOENT)
+                break;
+            if (de->d_type == DT_UNKNOWN && errno == EISDIR) {
+                de->d_type = DT_DIR;
+                continue;
+            }
+            if (errno == EACCES && !made_writable) { /* a script may leave a dir read-only */
+                made_writable = true;
+                if (fchmod(fd, 0700) == 0)
+                    continue;
+            }
+            ret = -1;
+            break;
+        }
+    }
+    return ret;
+}
+
+/* Removes the directory `name` of `parent` and everything in it, on file system `dev` only
+ * (0: the directory's own). 0, or -1 when something is left. */
+static int remove_dir_at(int parent, const char *name, dev_t dev, int depth)
+{
+    struct stat st;
+    if (depth > REMOVE_MAX_DEPTH) {
+        errno = ELOOP;
+        return -1;
+    }
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == EACCES && fchmodat(parent, name, 0700, AT_SYMLINK_NOFOLLOW) == 0)
+        fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || (dev != 0 && st.st_dev != dev)) {
+        close(fd); /* something mounted there: not ours to empty */
+        errno = EXDEV;
+        return -1;
+    }
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return -1;
+    }
+    int ret = remove_entries(fd, d, st.st_dev, depth);
+    if (ret == 0 && unlinkat(parent, name, AT_REMOVEDIR) != 0) {
+        ret = -1;
+        if (errno == ENOTEMPTY) {
+            /* readdir may miss entries while the directory changes under it: once more */
+            rewinddir(d);
+            ret = remove_entries(fd, d, st.st_dev, depth);
+            if (ret == 0 && unlinkat(parent, name, AT_REMOVEDIR) != 0)
+                ret = -1;
+        }
+    }
+    int e = errno; /* the caller looks at why (EACCES: it makes `parent` writable) */
+    closedir(d);
+    errno = e;
+    return ret;
+}
+
+/* The job's temp dir, with what the script left: by descriptors, no walk of paths and no
+ * chmod unless a removal is refused (each is a metadata write), then the thorough way for
+ * whatever that left. */
+static void remove_tree(const char *dir)
+{
+    if (remove_dir_at(AT_FDCWD, dir, 0, 0) == 0)
+        return;
+    remove_tree_walk(dir);
     if (access(dir, F_OK) == 0)
         log_warn(&worker_log, "could not remove all of %s", dir);
 }

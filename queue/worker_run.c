@@ -1,5 +1,5 @@
-/* floodgate-worker's process runner: script file, clean environment, fork+exec into a new
- * session, poll()ed capture of stdout/stderr with caps, timeout and group kill. Downloading
+/* floodgate-worker's process runner: script file, clean environment, vfork-style spawn into a
+ * new session, poll()ed capture of stdout/stderr with caps, timeout and group kill. Downloading
  * inputs and uploading outputs are worker_job.c's. */
 #include "queue/worker_run.h"
 
@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -206,18 +208,14 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int write_script(const char *path, const char *text, bool executable)
+/* The interpreter only reads the file; a "#!" script is made executable all the same (by
+ * open's mode: the dir is new, so is the file), for one that runs "$0" again. */
+static int write_script(const char *path, const char *text)
 {
-    mode_t mode = executable ? 0700 : 0600;
+    mode_t mode = strncmp(text, "#!", 2) == 0 ? 0700 : 0600;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return -1;
-    if (fchmod(fd, mode) != 0) { /* the mode given to open() only applies to a new file */
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
     size_t len = strlen(text), off = 0;
     while (off < len) {
         ssize_t w = write(fd, text + off, len - off);
@@ -234,6 +232,70 @@ static int write_script(const char *path, const char *text, bool executable)
     return close(fd);
 }
 
+/* The command that runs the script file at `path`: /bin/sh path, or for a "#!" script its
+ * interpreter with path as the last argument, as the kernel does (Linux's binfmt_script:
+ * "#!", blanks, the interpreter up to a blank or the line's end, then blanks and optionally
+ * one argument, the rest of the line less trailing blanks; argv[0] is the interpreter as
+ * written). The script file itself is never exec'd: exec of a file this process has just
+ * written fails with ETXTBSY while a child that another thread forked in the meantime still
+ * holds the write descriptor (until that child's own exec closes it). A "#!" line without an
+ * interpreter leaves interp "", whose exec fails as the kernel's would (exit status 127). */
+struct command {
+    char interp[PATH_MAX];
+    char arg[PATH_MAX];
+    char *argv[4];
+};
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static void command_init(struct command *cmd, const char *text, char *path)
+{
+    size_t n = 0;
+    cmd->interp[0] = cmd->arg[0] = '\0';
+    if (strncmp(text, "#!", 2) != 0) {
+        snprintf(cmd->interp, sizeof(cmd->interp), "/bin/sh");
+        cmd->argv[n++] = cmd->interp;
+        cmd->argv[n++] = path;
+        cmd->argv[n] = NULL;
+        return;
+    }
+    const char *p = text + 2;
+    while (is_blank(*p))
+        p++;
+    size_t len = strcspn(p, " \t\n");
+    if (len < sizeof(cmd->interp)) {
+        memcpy(cmd->interp, p, len);
+        cmd->interp[len] = '\0';
+    }
+    p += len;
+    while (is_blank(*p))
+        p++;
+    len = strcspn(p, "\n");
+    while (len > 0 && is_blank(p[len - 1]))
+        len--;
+    if (len > 0 && len < sizeof(cmd->arg)) {
+        memcpy(cmd->arg, p, len);
+        cmd->arg[len] = '\0';
+    }
+    cmd->argv[n++] = cmd->interp;
+    if (cmd->arg[0] != '\0')
+        cmd->argv[n++] = cmd->arg;
+    cmd->argv[n++] = path;
+    cmd->argv[n] = NULL;
+}
+
+/* What the child needs between clone and exec. */
+struct child {
+    const char *dir;
+    char *const *argv;
+    char *const *envp;
+    int devnull, out_w, err_w, max_fd;
+    pid_t parent;
+};
+
 /* Moves fd onto target in the child; dup2 clears FD_CLOEXEC, except when fd == target. */
 static void child_move_fd(int fd, int target)
 {
@@ -243,7 +305,6 @@ static void child_move_fd(int fd, int target)
         dup2(fd, target);
 }
 
-/* Between fork and exec of a threaded program: async-signal-safe calls only. */
 /* The group, and the main process itself in case it has not reached setsid() yet. */
 static void kill_group(pid_t pid)
 {
@@ -251,9 +312,22 @@ static void kill_group(pid_t pid)
     kill(pid, SIGKILL);
 }
 
-static void child_exec(const char *dir, char *const argv[], char *const envp[], int devnull,
-                       int out_w, int err_w, int max_fd, pid_t parent)
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_ASAN __attribute__((no_sanitize_address))
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_ASAN __attribute__((no_sanitize_address))
+#endif
+#endif
+#ifndef NO_ASAN
+#define NO_ASAN
+#endif
+
+/* The child until exec. It may share the parent's memory (vfork semantics, see spawn()):
+ * system calls only, async-signal-safe, nothing written but its own stack (and errno). */
+NO_ASAN static int child_main(void *arg)
 {
+    const struct child *c = arg;
     sigset_t none;
     const char msg[] = "floodgate-worker: cannot exec the script\n";
 
@@ -261,29 +335,80 @@ static void child_exec(const char *dir, char *const argv[], char *const envp[], 
     /* A worker killed outright takes the script's main process with it (its children are
      * orphaned; the job is reclaimed and run again elsewhere). */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
+    if (getppid() != c->parent)
         _exit(127);
-    /* The worker blocks its stop signals and ignores SIGPIPE; both survive exec. */
+    /* The worker ignores SIGPIPE, which survives exec; spawn() blocked every signal. */
+    signal(SIGPIPE, SIG_DFL);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-    child_move_fd(devnull, 0);
-    child_move_fd(out_w, 1);
-    child_move_fd(err_w, 2);
+    child_move_fd(c->devnull, 0);
+    child_move_fd(c->out_w, 1);
+    child_move_fd(c->err_w, 2);
     /* Sockets and pipes other threads opened without O_CLOEXEC must not leak into the job. */
     if (close_range(3, ~0u, 0) != 0)
-        for (int fd = 3; fd < max_fd; fd++)
+        for (int fd = 3; fd < c->max_fd; fd++)
             close(fd);
-    if (chdir(dir) != 0)
+    if (chdir(c->dir) != 0)
         _exit(126);
-    execve(argv[0], argv, envp);
+    execve(c->argv[0], c->argv, c->envp);
     if (write(2, msg, sizeof(msg) - 1) < 0)
         _exit(127);
     _exit(127);
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define SPAWN_WITH_FORK 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SPAWN_WITH_FORK 1
+#endif
+#endif
+
+#define CHILD_STACK_BYTES (64u << 10)
+
+/* Starts child_main in a new process; its pid, or -1 with errno. Like posix_spawn (which
+ * cannot set PR_SET_PDEATHSIG), the child shares our memory and this thread waits until it
+ * has exec'd or exited (CLONE_VM | CLONE_VFORK): fork() would copy the page tables of the
+ * whole worker and make every thread pay copy-on-write faults until the exec, which costs
+ * more than the script's own start. Every signal is blocked meanwhile so that no handler
+ * runs in the child on shared memory (the child sets its own mask before exec). */
+static pid_t spawn(struct child *c)
+{
+#ifdef SPAWN_WITH_FORK
+    pid_t pid = fork(); /* ThreadSanitizer does not follow a CLONE_VM child */
+    if (pid == 0)
+        child_main(c);
+    return pid;
+#else
+    sigset_t all, old;
+    char *stack = xmalloc(CHILD_STACK_BYTES);
+    sigfillset(&all);
+    /* the raw call: glibc's wrappers leave its two internal signals unblocked */
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &old, (size_t)(_NSIG / 8));
+    pid_t pid = clone(child_main, stack + CHILD_STACK_BYTES, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+    int e = errno;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, (size_t)(_NSIG / 8));
+    free(stack);
+    errno = e;
+    return pid;
+#endif
+}
+
+/* A descriptor that polls readable once the process has exited; -1 where the kernel has
+ * none (before Linux 5.3). */
+static int pidfd_for(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0); /* always close-on-exec */
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
 struct capture {
     int fd[2]; /* stdout, stderr read ends; -1 once closed */
+    int pidfd; /* the main process's, watched until it has exited; -1: none */
     struct worker_capbuf log, out;
 };
 
@@ -309,10 +434,12 @@ static void drain_fd(struct capture *cap, int which)
     }
 }
 
-static void poll_once(struct capture *cap, int wait_ms)
+/* Waits up to wait_ms for output, EOF or (watch_exit) the main process's exit, and reads
+ * what came. */
+static void poll_once(struct capture *cap, bool watch_exit, int wait_ms)
 {
-    struct pollfd pfd[2];
-    int map[2];
+    struct pollfd pfd[3];
+    int map[3];
     nfds_t n = 0;
     for (int i = 0; i < 2; i++) {
         if (cap->fd[i] < 0)
@@ -322,24 +449,35 @@ static void poll_once(struct capture *cap, int wait_ms)
         pfd[n].revents = 0;
         map[n++] = i;
     }
+    if (watch_exit && cap->pidfd >= 0) {
+        pfd[n].fd = cap->pidfd;
+        pfd[n].events = POLLIN;
+        pfd[n].revents = 0;
+        map[n++] = -1; /* the caller's waitid() reaps it */
+    }
     if (n == 0) {
-        struct timespec ts = {0, (long)wait_ms * 1000000L};
+        struct timespec ts = {wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         return;
     }
     if (poll(pfd, n, wait_ms) <= 0)
         return;
     for (nfds_t i = 0; i < n; i++)
-        if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+        if (map[i] >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
             drain_fd(cap, map[i]);
 }
 
 /* After the main process has exited its group is killed; a child that escaped into a session
  * of its own may still hold a pipe open, so the pipes get this long to reach EOF. */
 #define EXIT_GRACE_MS 2000
+/* The longest wait between checks of the timeout, the cancel flag and (without a pidfd) the
+ * main process's exit. */
+#define POLL_MAX_MS 100
 
 /* The parent's side: capture until the main process has exited and the pipes are closed (or
- * the grace period ran out), killing the group on timeout or cancel. Fills res->end/code. */
+ * the grace period ran out), killing the group on timeout or cancel. Fills res->end/code.
+ * The pipes usually reach EOF a moment before the exit can be reaped: the pidfd wakes the
+ * poll at the exit itself; without one, the waits start at 1 ms and grow. */
 static void supervise(pid_t pid, const struct worker_run_spec *spec, struct capture *cap,
                       struct worker_run_result *res)
 {
@@ -347,7 +485,7 @@ static void supervise(pid_t pid, const struct worker_run_spec *spec, struct capt
     uint64_t deadline = spec->timeout_s > 0 ? start + (uint64_t)spec->timeout_s * 1000u : 0;
     uint64_t exited_at = 0;
     bool exited = false, killed = false;
-    int status = 0;
+    int status = 0, blind_ms = 1;
 
     for (;;) {
         uint64_t now = mono_ms();
@@ -377,10 +515,15 @@ static void supervise(pid_t pid, const struct worker_run_spec *spec, struct capt
         }
         if (exited && ((cap->fd[0] < 0 && cap->fd[1] < 0) || now - exited_at > EXIT_GRACE_MS))
             break;
-        int wait_ms = 100;
+        int wait_ms = POLL_MAX_MS;
+        if (!exited && cap->pidfd < 0 && cap->fd[0] < 0 && cap->fd[1] < 0) {
+            /* nothing would wake us at the exit */
+            wait_ms = blind_ms;
+            blind_ms = blind_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : blind_ms * 2;
+        }
         if (!exited && !killed && deadline != 0 && deadline - now < (uint64_t)wait_ms)
             wait_ms = (int)(deadline - now) + 1;
-        poll_once(cap, wait_ms);
+        poll_once(cap, !exited, wait_ms);
     }
     res->ms = mono_ms() - start;
     if (killed)
@@ -426,42 +569,46 @@ int worker_run(const struct worker_run_spec *spec, struct worker_run_result *res
 {
     char path[PATH_MAX];
     int out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, devnull = -1;
-    struct capture cap = {.fd = {-1, -1}};
+    struct capture cap = {.fd = {-1, -1}, .pidfd = -1};
+    struct command *cmd = NULL;
     int ret = -1;
 
     memset(res, 0, sizeof(*res));
     res->end = WORKER_RUN_FAILED;
     worker_capbuf_init(&cap.log, spec->log_max_bytes);
     worker_capbuf_init(&cap.out, spec->log_max_bytes);
-    bool shebang = strncmp(spec->script_text, "#!", 2) == 0;
     if ((size_t)snprintf(path, sizeof(path), "%s/script.sh", spec->dir) >= sizeof(path)) {
         snprintf(res->reason, sizeof(res->reason), "work dir path too long");
         goto out;
     }
-    if (write_script(path, spec->script_text, shebang) != 0) {
+    if (write_script(path, spec->script_text) != 0) {
         snprintf(res->reason, sizeof(res->reason), "cannot write the script: %s", strerror(errno));
         goto out;
     }
     ret = 0;
-    char sh[] = "/bin/sh";
-    char *argv_sh[] = {sh, path, NULL};
-    char *argv_direct[] = {path, NULL};
-    char *const *argv = shebang ? argv_direct : argv_sh;
-    int max_fd = max_fd_guess();
+    cmd = xmalloc(sizeof(*cmd));
+    command_init(cmd, spec->script_text, path);
     if (pipe2(out_p, O_CLOEXEC) != 0 || pipe2(err_p, O_CLOEXEC) != 0 ||
         (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
         snprintf(res->reason, sizeof(res->reason), "cannot start the script: %s", strerror(errno));
         goto out;
     }
-    pid_t self = getpid();
-    pid_t pid = fork();
+    struct child child = {
+        .dir = spec->dir,
+        .argv = cmd->argv,
+        .envp = spec->envp,
+        .devnull = devnull,
+        .out_w = out_p[1],
+        .err_w = err_p[1],
+        .max_fd = max_fd_guess(),
+        .parent = getpid(),
+    };
+    pid_t pid = spawn(&child);
     if (pid < 0) {
-        snprintf(res->reason, sizeof(res->reason), "cannot start the script: fork: %s",
-                 strerror(errno));
+        snprintf(res->reason, sizeof(res->reason), "cannot start the script: %s", strerror(errno));
         goto out;
     }
-    if (pid == 0)
-        child_exec(spec->dir, argv, spec->envp, devnull, out_p[1], err_p[1], max_fd, self);
+    cap.pidfd = pidfd_for(pid);
     close(out_p[1]);
     close(err_p[1]);
     out_p[1] = err_p[1] = -1;
@@ -482,8 +629,11 @@ out:
         if (err_p[i] >= 0)
             close(err_p[i]);
     }
+    if (cap.pidfd >= 0)
+        close(cap.pidfd);
     if (devnull >= 0)
         close(devnull);
+    free(cmd);
     res->log = worker_capbuf_take(&cap.log, &res->log_len);
     res->out = worker_capbuf_take(&cap.out, &res->out_len);
     worker_capbuf_cleanup(&cap.log);

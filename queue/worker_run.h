@@ -74,7 +74,9 @@ enum worker_run_end {
 
 struct worker_run_spec {
     const char *dir;          /* the job's temp dir: cwd, and where script.sh is written */
-    const char *script_text;  /* run with /bin/sh, or exec'd directly when it starts "#!" */
+    const char *script_text;  /* run with /bin/sh; one starting "#!" with the interpreter
+                                 its first line names, given the file's path, as the kernel
+                                 would (the file itself is never exec'd) */
     char *const *envp;        /* the whole environment */
     unsigned timeout_s;       /* 0: no limit */
     size_t log_max_bytes;     /* cap of the log (stdout and stderr) and of stdout alone */

@@ -3,6 +3,7 @@
  * once the script exits, capped logs that keep the first and last halves, and the
  * environment contract. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -148,6 +149,100 @@ static void test_run_shebang_is_executed_directly(void)
     ok(strstr(res.out, "/script.sh\n") != NULL && strncmp(res.out, "/bin/sh", 7) != 0,
        "argv[0] is the script");
     worker_run_result_cleanup(&res);
+}
+
+static void test_run_shebang_argument_and_blanks(void)
+{
+    struct worker_run_result res;
+    /* one argument after the interpreter, blanks around both, as the kernel splits them */
+    run_script("#!  /bin/sh   -e  \nfalse\necho not reached\n", 10, 1 << 20, &res);
+    is_int(res.end, WORKER_RUN_EXITED, "-e: exited");
+    is_int(res.code, 1, "-e: the argument reached the interpreter");
+    is_str(res.out, "", "-e: stopped at the failure");
+    worker_run_result_cleanup(&res);
+
+    run_script("#!/nonexistent/interpreter\necho hi\n", 10, 1 << 20, &res);
+    is_int(res.end, WORKER_RUN_EXITED, "missing interpreter: exited");
+    is_int(res.code, 127, "missing interpreter: 127");
+    ok(strstr(res.log, "cannot exec") != NULL, "missing interpreter: said so");
+    worker_run_result_cleanup(&res);
+
+    run_script("#!\necho hi\n", 10, 1 << 20, &res);
+    is_int(res.code, 127, "no interpreter: 127");
+    worker_run_result_cleanup(&res);
+}
+
+/* Threads each writing and running "#!" scripts in their own dirs: a child forked by one
+ * thread while another holds its script open for writing must not make that script's exec
+ * fail (ETXTBSY, seen as exit status 127). */
+#define RACE_THREADS 16
+#define RACE_RUNS    100
+
+struct race {
+    char dir[64];
+    int n_ok, n_127;
+};
+
+static void *race_main(void *arg)
+{
+    struct race *r = arg;
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    struct worker_run_spec spec = {.dir = r->dir,
+                                   .script_text = "#!/bin/sh\nexit 0\n",
+                                   .envp = envp,
+                                   .timeout_s = 30,
+                                   .log_max_bytes = 4096};
+    for (int i = 0; i < RACE_RUNS; i++) {
+        struct worker_run_result res;
+        worker_run(&spec, &res);
+        if (res.end == WORKER_RUN_EXITED && res.code == 0)
+            r->n_ok++;
+        else if (res.end == WORKER_RUN_EXITED && res.code == 127)
+            r->n_127++;
+        worker_run_result_cleanup(&res);
+    }
+    return NULL;
+}
+
+static void test_concurrent_shebang_scripts_never_fail_to_exec(void)
+{
+    struct race races[RACE_THREADS];
+    pthread_t threads[RACE_THREADS];
+    int n_ok = 0, n_127 = 0;
+    for (int i = 0; i < RACE_THREADS; i++) {
+        memset(&races[i], 0, sizeof(races[i]));
+        snprintf(races[i].dir, sizeof(races[i].dir), "%s/race%d", dir, i);
+        mkdir(races[i].dir, 0700);
+        pthread_create(&threads[i], NULL, race_main, &races[i]);
+    }
+    for (int i = 0; i < RACE_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        n_ok += races[i].n_ok;
+        n_127 += races[i].n_127;
+        char path[128];
+        snprintf(path, sizeof(path), "%.64s/script.sh", races[i].dir);
+        unlink(path);
+        rmdir(races[i].dir);
+    }
+    is_int(n_127, 0, "no exit status 127");
+    is_int(n_ok, RACE_THREADS * RACE_RUNS, "every run succeeded");
+}
+
+/* A script that closes its output long before it exits: its exit must end the wait at once,
+ * not at the next 100 ms tick (the pipes' EOF came first, so only the exit can wake it). */
+static void test_exit_after_closing_output_is_seen_at_once(void)
+{
+    struct worker_run_result res;
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < 10; i++) {
+        run_script("exec >&- 2>&-\nsleep 0.02\n", 10, 1024, &res);
+        is_int(res.code, 0, "exited 0");
+        worker_run_result_cleanup(&res);
+    }
+    uint64_t took = now_ms() - t0;
+    ok(took < 800, "10 runs of 20 ms took well under 10 x 100 ms");
+    if (took >= 800)
+        printf("#   took %llu ms\n", (unsigned long long)took);
 }
 
 static void test_timeout_kills_the_group(void)
@@ -320,6 +415,9 @@ int main(void)
     subtest(test_run_reports_exit_status);
     subtest(test_run_reports_signal);
     subtest(test_run_shebang_is_executed_directly);
+    subtest(test_run_shebang_argument_and_blanks);
+    subtest(test_concurrent_shebang_scripts_never_fail_to_exec);
+    subtest(test_exit_after_closing_output_is_seen_at_once);
     subtest(test_timeout_kills_the_group);
     subtest(test_orphans_die_when_the_script_exits);
     subtest(test_cancel_kills_the_group);
