@@ -184,9 +184,21 @@ struct send_ctx {
 static void on_sent(void *arg, enum notify_send_result res, const char *reason)
 {
     struct send_ctx *c = arg;
-    enum queue_send_result r = res == NOTIFY_SENT    ? QUEUE_SENT
-                               : res == NOTIFY_RETRY ? QUEUE_RETRY
-                                                     : QUEUE_FAIL;
+    enum queue_send_result r = QUEUE_FAIL;
+    switch (res) {
+    case NOTIFY_SENT:
+        r = QUEUE_SENT;
+        break;
+    case NOTIFY_RETRY:
+        r = QUEUE_RETRY;
+        break;
+    case NOTIFY_UNREACHABLE: /* the queue holds the target's messages back and probes */
+        r = QUEUE_UNREACHABLE;
+        break;
+    case NOTIFY_FAIL:
+        r = QUEUE_FAIL;
+        break;
+    }
     queue_send_done_fn *done = c->done;
     void *done_arg = c->done_arg;
     free(c);

@@ -275,6 +275,7 @@ static void put_service(struct areq *a, bool update)
     char name[80];
     snprintf(name, sizeof(name), "%s", svc->name);
     enum notify_put_result r = notify_registry_put(a->adm->deps.reg, svc, update);
+    free(svc); /* its fields were taken over */
     switch (r) {
     case NOTIFY_CREATED:
     case NOTIFY_UPDATED:
@@ -477,8 +478,8 @@ static json_t *targets_json(struct fg_admin *adm, bool full)
         for (size_t j = 0; j < n && ts == NULL; j++)
             if (strcmp(st[j].id, t->id) == 0)
                 ts = &st[j];
-        json_t *e = json_pack("{s:I,s:I}", "backlog", (json_int_t)(ts ? ts->backlog : 0), "dlq",
-                              (json_int_t)(ts ? ts->dlq : 0));
+        json_t *e = json_pack("{s:I,s:I,s:b}", "backlog", (json_int_t)(ts ? ts->backlog : 0), "dlq",
+                              (json_int_t)(ts ? ts->dlq : 0), "up", ts ? ts->up : true);
         if (full) {
             char arn[160];
             snprintf(arn, sizeof(arn), "arn:floodgate:sqs::%s:%s", t->id, t->type);
@@ -570,6 +571,16 @@ static void metrics(struct areq *a)
                                 (unsigned long long)v);
         }
     }
+    metric(b, "floodgate_notification_target_up", "gauge",
+           "0 while the target cannot be reached (its messages are held, one probe at a time).");
+    for (size_t i = 0; i < n; i++)
+        evbuffer_add_printf(b, "floodgate_notification_target_up{target=\"%s\"} %d\n", st[i].id,
+                            st[i].up ? 1 : 0);
+    metric(b, "floodgate_notification_probes_total", "counter",
+           "Probes sent to a target that could not be reached.");
+    for (size_t i = 0; i < n; i++)
+        evbuffer_add_printf(b, "floodgate_notification_probes_total{target=\"%s\"} %llu\n",
+                            st[i].id, (unsigned long long)st[i].probes);
     static const unsigned bounds[] = QUEUE_LATENCY_BOUNDS_MS;
     metric(b, "floodgate_notification_delivery_seconds", "histogram",
            "Time from the commit of an event to its delivery.");

@@ -232,10 +232,21 @@ uint64_t notify_registry_n_skipped(struct notify_registry *reg);
  * configured, the timeout, at most `concurrency` requests at once, never blocking the loop),
  * Redis targets through a hiredis async connection (reconnecting with capped backoff). A
  * webhook request carries Content-Type: application/json, x-floodgate-event-id: <id>,
- * User-Agent: floodgate/<version> and the Authorization of auth_token. Results: 2xx ->
- * NOTIFY_SENT; a connection failure, timeout, 408, 429 or 5xx -> NOTIFY_RETRY; another
- * status -> NOTIFY_FAIL (the message cannot succeed: dead-letter it). */
-enum notify_send_result { NOTIFY_SENT, NOTIFY_RETRY, NOTIFY_FAIL };
+ * User-Agent: floodgate/<version> and the Authorization of auth_token. Results:
+ *   NOTIFY_SENT        2xx (webhook); any reply but an error (Redis);
+ *   NOTIFY_UNREACHABLE the target could not be reached, so it said nothing about the message:
+ *                      connection refused or reset, DNS failure, connect timeout, TLS
+ *                      handshake or certificate failure, the timeout with no response at all
+ *                      (webhook); not connected, connect timeout, disconnected or no reply in
+ *                      time (Redis). The caller should hold the target's messages back (the
+ *                      queue's circuit breaker) rather than retry each one;
+ *   NOTIFY_RETRY       the target answered, with a status that may change: 408, 429, 5xx, an
+ *                      error after the response began (webhook); LOADING, BUSY, TRYAGAIN,
+ *                      MASTERDOWN, CLUSTERDOWN, READONLY, OOM error replies (Redis); also a
+ *                      local failure to start the request, and "shutting down";
+ *   NOTIFY_FAIL        another status or error reply: the message cannot succeed as is
+ *                      (dead-letter it). */
+enum notify_send_result { NOTIFY_SENT, NOTIFY_RETRY, NOTIFY_FAIL, NOTIFY_UNREACHABLE };
 typedef void notify_sent_fn(void *arg, enum notify_send_result res, const char *reason);
 struct notify_sender;
 struct event_base;

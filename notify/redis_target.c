@@ -1,9 +1,10 @@
 /* notify: the Redis transport of a sender: one hiredis async connection on the loop
  * (reconnected with capped exponential backoff, 100 ms to 5 s), commands pipelined up to the
  * sender's concurrency. A message is XADD <key> * event <body> (format stream) or
- * RPUSH <key> <body> (format list). Replies: anything but an error -> sent; an error reply ->
- * failed (the message cannot succeed as is); no reply (the connection went, or answered
- * nothing within timeout_ms) -> retry. Not the job queue's connection (queue/redis.c). */
+ * RPUSH <key> <body> (format list). Replies: anything but an error -> sent; a transient error
+ * reply (LOADING, BUSY, ...) -> retry; another error reply -> failed (the message cannot
+ * succeed as is); no connection, or no reply (the connection went, or answered nothing within
+ * timeout_ms) -> unreachable. Not the job queue's connection (queue/redis.c). */
 #include <curl/curl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -58,7 +59,7 @@ static void set_state(struct redis *r, enum conn_state st)
     r->since_ms = notify_now_ms();
 }
 
-/* The connection is gone (or never came): retry later; what waits is ended (retry). */
+/* The connection is gone (or never came): retry later; what waits is ended (unreachable). */
 static void went_down(struct notify_sender *s, const char *why)
 {
     struct redis *r = s->impl;
@@ -73,7 +74,7 @@ static void went_down(struct notify_sender *s, const char *why)
     set_state(r, CONN_DOWN);
     evtimer_add(r->retry, &tv);
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
-    notify_sender_fail_pending(s, NOTIFY_RETRY, "redis: not connected");
+    notify_sender_fail_pending(s, NOTIFY_UNREACHABLE, "redis: not connected");
 }
 
 static void became_up(struct notify_sender *s)
@@ -169,7 +170,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A connect or a command that takes longer than timeout_ms: drop the connection (hiredis
- * 0.14 has no command timeout), which ends what is in flight with "retry". */
+ * 0.14 has no command timeout), which ends what is in flight with "unreachable". */
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
     struct notify_sender *s = arg;
@@ -213,6 +214,21 @@ static void inflight_remove(struct redis *r, struct notify_send *m)
     m->next = NULL;
 }
 
+/* Error replies of a server that is loading, busy, failing over or full: the same command may
+ * succeed later. */
+static bool is_transient_error(const char *err)
+{
+    static const char *const codes[] = {"LOADING",     "BUSY",     "TRYAGAIN", "MASTERDOWN",
+                                        "CLUSTERDOWN", "READONLY", "OOM"};
+
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        size_t n = strlen(codes[i]);
+        if (strncmp(err, codes[i], n) == 0 && (err[n] == ' ' || err[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
     struct notify_send *m = privdata;
@@ -221,11 +237,13 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
     (void)ac;
     inflight_remove(s->impl, m);
-    if (rep == NULL)
-        notify_sender_finish(s, m, NOTIFY_RETRY,
-                             s->closing ? "shutting down" : "redis: no reply (disconnected)");
+    if (rep == NULL && s->closing)
+        notify_sender_finish(s, m, NOTIFY_RETRY, "shutting down");
+    else if (rep == NULL)
+        notify_sender_finish(s, m, NOTIFY_UNREACHABLE, "redis: no reply (disconnected)");
     else if (rep->type == REDIS_REPLY_ERROR)
-        notify_sender_finish(s, m, NOTIFY_FAIL, rep->str);
+        notify_sender_finish(s, m, is_transient_error(rep->str) ? NOTIFY_RETRY : NOTIFY_FAIL,
+                             rep->str);
     else
         notify_sender_finish(s, m, NOTIFY_SENT, "");
 }
@@ -249,7 +267,7 @@ static void start(struct notify_sender *s, struct notify_send *m)
         rc = redisAsyncCommand(r->ac, on_reply, m, "XADD %s * event %b", s->t.key, m->body, m->len);
     if (rc != REDIS_OK) {
         inflight_remove(r, m);
-        notify_sender_finish(s, m, NOTIFY_RETRY, "redis: not connected");
+        notify_sender_finish(s, m, NOTIFY_UNREACHABLE, "redis: not connected");
     }
 }
 

@@ -84,7 +84,7 @@ static void start_pending(struct notify_sender *s)
         if (ready == 0)
             return; /* connecting: they wait */
         if (ready < 0) {
-            notify_sender_fail_pending(s, NOTIFY_RETRY, why);
+            notify_sender_fail_pending(s, NOTIFY_UNREACHABLE, why);
             return;
         }
         s->n_inflight++;

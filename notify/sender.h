@@ -44,7 +44,7 @@ struct notify_sender_ops {
     /* Opens the transport; 0, or -1 with a message (bad URL, unreadable file). */
     int (*open)(struct notify_sender *s, char *msg, size_t msg_cap);
     /* 1: a send can start now; 0: not yet (connecting), they wait; -1: down, pending sends
-     * end with NOTIFY_RETRY and *why. */
+     * end with NOTIFY_UNREACHABLE and *why. */
     int (*ready)(struct notify_sender *s, const char **why);
     /* Starts one send; it ends with notify_sender_finish(). */
     void (*start)(struct notify_sender *s, struct notify_send *m);

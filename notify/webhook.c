@@ -195,18 +195,40 @@ static void request_end(struct notify_sender *s, struct notify_send *m, enum not
     notify_sender_finish(s, m, res, reason);
 }
 
-/* notify.h: 2xx sent; 408, 429, 5xx and transport errors retried; other statuses failed. */
+/* Transport errors that mean nothing reached the receiver, or nothing came back: the target
+ * is unreachable, not the message at fault (notify.h). */
+static bool is_unreachable(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT: /* connect timeout, or the timeout without a response */
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SEND_ERROR: /* reset while sending */
+    case CURLE_RECV_ERROR: /* reset while waiting */
+    case CURLE_GOT_NOTHING:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* notify.h: 2xx sent; no connection or no response unreachable; 408, 429, 5xx and other
+ * transport errors retried; other statuses failed. */
 static void classify(struct notify_send *m, CURLcode rc, enum notify_send_result *res, char *reason,
                      size_t cap)
 {
     long status = 0;
 
+    curl_easy_getinfo(m->easy, CURLINFO_RESPONSE_CODE, &status);
     if (rc != CURLE_OK) {
-        *res = NOTIFY_RETRY;
+        /* a status line came before the error: the target answered, so it is reachable */
+        *res = status == 0 && is_unreachable(rc) ? NOTIFY_UNREACHABLE : NOTIFY_RETRY;
         snprintf(reason, cap, "%.150s", m->errbuf[0] != '\0' ? m->errbuf : curl_easy_strerror(rc));
         return;
     }
-    curl_easy_getinfo(m->easy, CURLINFO_RESPONSE_CODE, &status);
     snprintf(reason, cap, "HTTP %ld", status);
     if (status >= 200 && status <= 299)
         *res = NOTIFY_SENT;

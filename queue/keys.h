@@ -34,8 +34,9 @@
  *                     an entry is XACKed and XDELed once it was sent, retried or dead-lettered
  *   P ntfdelay:{target} sorted set of retries scored by their due time (ms); member = the
  *                     entry as JSON {"id", "body", "created_ms", "attempts"} (all strings;
- *                     attempts already counts the failed one); moved back to ntf:{target} when
- *                     due by ntf_promote
+ *                     attempts already counts the failed one; a message held for an
+ *                     unreachable target keeps its count, due at the next probe); moved back
+ *                     to ntf:{target} when due by ntf_promote
  *   P ntfdlq:{target} stream of dead letters: {id, body, created_ms, attempts, reason}
  *
  * A worker claims with XREADGROUP GROUP workers <worker id> COUNT 1 BLOCK ... STREAMS

@@ -1,8 +1,10 @@
 /* Push targets: delivers the entries of ntf:{target} to a sender (queue.h, "push targets").
  * Each target has two connections of its own: `rd` for the blocking XREADGROUP (a blocked
  * connection answers nothing else) and `wr` for acks, retries, dead letters, promotions and
- * the stats poll, so a slow or failing target holds nothing but its own window. The admin
- * calls (dlq list and replay) are push_admin.c. */
+ * the stats poll, so a slow or failing target holds nothing but its own window. A target that
+ * cannot be reached trips a circuit breaker (queue.h): its messages wait in ntfdelay and the
+ * stream unread while one probe at a time finds out when it is back. The admin calls (dlq list
+ * and replay) are push_admin.c. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,8 @@
 #define DEF_MAX_AGE_S     86400
 #define DEF_BACKOFF_MS    500
 #define DEF_BACKOFF_CAP   60000
+#define DEF_PROBE_MS      1000
+#define DEF_PROBE_CAP     30000
 #define BLOCK_MS          1000
 #define PROMOTE_MS        200 /* the promote timer's longest sleep */
 #define PROMOTE_MAX       256 /* due retries moved per script call */
@@ -38,6 +42,8 @@ struct delivery {
     char entry[48]; /* the stream entry */
     uint64_t created_ms;
     unsigned attempts; /* before this one */
+    unsigned gen;      /* t->up_gen when it was sent */
+    bool probe;        /* sent as the probe of a down target */
     char *id;          /* NUL-terminated, in the same block */
     char *body;
     size_t body_len;
@@ -68,6 +74,16 @@ struct queue_push {
     unsigned n_polls;
     uint64_t poll_stream; /* XLEN ntf:{id} of the poll in flight */
     uint64_t rng;
+    /* the circuit breaker: down while the target cannot be reached */
+    bool down;
+    bool probing;           /* the probe is in flight */
+    unsigned n_probe_fails; /* unreachable probes in a row */
+    unsigned up_gen;        /* + 1 each time it comes up: older sends cannot take it down */
+    bool probe_due;         /* ev_probe fired: the next read is the probe */
+    uint64_t probe_due_ms;  /* when it fires, in wall-clock ms: the held messages' score */
+    uint64_t down_since_ms; /* wall clock */
+    char down_reason[128];  /* the sender's last reason while down */
+    struct event *ev_probe; /* sets probe_due and pumps */
     struct queue_target_stats st;
 };
 
@@ -100,14 +116,14 @@ static uint64_t next_random(struct queue_push *t)
     return t->rng * 2685821657736338717ull;
 }
 
-/* Full jitter: random(0, min(cap, base * 2^attempts)). */
-static uint64_t backoff_ms(struct queue_push *t, unsigned attempts)
+/* Full jitter: random(0, min(cap, base * 2^n)). */
+static uint64_t jitter_ms(struct queue_push *t, unsigned base, unsigned cap, unsigned n)
 {
-    uint64_t bound = t->pol.backoff_base_ms;
-    for (unsigned i = 0; i < attempts && bound < t->pol.backoff_cap_ms; i++)
+    uint64_t bound = base;
+    for (unsigned i = 0; i < n && bound < cap; i++)
         bound *= 2;
-    if (bound > t->pol.backoff_cap_ms)
-        bound = t->pol.backoff_cap_ms;
+    if (bound > cap)
+        bound = cap;
     return next_random(t) % (bound + 1);
 }
 
@@ -169,9 +185,10 @@ static void send_dead(struct queue_push *t, const struct delivery *d, unsigned a
     queue_conn_eval(t->wr, &qk_ntf_dead, 2, 8, argv, lens, on_ignored, t);
 }
 
-static void send_retry(struct queue_push *t, const struct delivery *d, unsigned attempts)
+/* The message back to ntfdelay, due `wait` ms from now, with `attempts` as its count. */
+static void send_later(struct queue_push *t, const struct delivery *d, unsigned attempts,
+                       uint64_t wait)
 {
-    uint64_t wait = backoff_ms(t, d->attempts);
     char due[24], created[24], att[16];
     snprintf(due, sizeof(due), "%" PRIu64, queue_now_ms() + wait);
     snprintf(created, sizeof(created), "%" PRIu64, d->created_ms);
@@ -180,9 +197,119 @@ static void send_retry(struct queue_push *t, const struct delivery *d, unsigned 
     size_t lens[8];
     for (size_t i = 0; i < 8; i++)
         lens[i] = argv[i] == d->body ? d->body_len : strlen(argv[i]);
-    t->st.retried++;
     queue_conn_eval(t->wr, &qk_ntf_retry, 2, 8, argv, lens, on_ignored, t);
     arm_promote(t, wait);
+}
+
+static void send_retry(struct queue_push *t, const struct delivery *d, unsigned attempts)
+{
+    t->st.retried++;
+    send_later(t, d, attempts,
+               jitter_ms(t, t->pol.backoff_base_ms, t->pol.backoff_cap_ms, d->attempts));
+}
+
+/* ---- the circuit breaker ---- */
+
+static bool is_too_old(const struct queue_push *t, const struct delivery *d)
+{
+    uint64_t now = queue_now_ms();
+    return d->created_ms < now && now - d->created_ms > (uint64_t)t->pol.max_age_s * 1000;
+}
+
+static bool probe_is_due(const struct queue_push *t)
+{
+    return t->probe_due && !t->probing;
+}
+
+static void schedule_probe(struct queue_push *t)
+{
+    uint64_t wait = jitter_ms(t, t->pol.probe_base_ms, t->pol.probe_cap_ms, t->n_probe_fails);
+    t->probe_due = false;
+    t->probe_due_ms = queue_now_ms() + wait;
+    event_del(t->ev_probe);
+    arm_ms(t->ev_probe, wait);
+}
+
+static void go_down(struct queue_push *t, const char *reason)
+{
+    t->down = true;
+    t->st.up = false;
+    t->n_probe_fails = 0;
+    t->down_since_ms = queue_now_ms();
+    log_warn(&t->q->log, "target %s unreachable (%.150s): holding its messages, probing", t->id,
+             reason);
+    schedule_probe(t);
+}
+
+static void go_up(struct queue_push *t)
+{
+    t->down = false;
+    t->st.up = true;
+    t->up_gen++;
+    event_del(t->ev_probe);
+    log_info(&t->q->log, "target %s reachable again, after %u unreachable probes", t->id,
+             t->n_probe_fails);
+}
+
+/* Holds a message of a down target: back to ntfdelay, attempts unchanged (not its fault), due
+ * at the next probe; or to the dead letters once older than max_age. */
+static void hold(struct queue_push *t, const struct delivery *d)
+{
+    if (is_too_old(t, d)) {
+        char since[32], why[200];
+        queue_iso8601(t->down_since_ms, since, sizeof(since));
+        snprintf(why, sizeof(why), "target unreachable since %s: %.120s", since, t->down_reason);
+        send_dead(t, d, d->attempts, why);
+        return;
+    }
+    uint64_t now = queue_now_ms();
+    send_later(t, d, d->attempts, t->probe_due_ms > now ? t->probe_due_ms - now : 0);
+}
+
+static void on_unreachable(struct queue_push *t, const struct delivery *d, const char *reason)
+{
+    if (t->down || d->gen == t->up_gen)
+        snprintf(t->down_reason, sizeof(t->down_reason), "%s",
+                 reason != NULL ? reason : "unreachable");
+    if (!t->down && d->gen == t->up_gen) {
+        go_down(t, t->down_reason);
+    } else if (!t->down) {
+        /* sent before the target came back up: no news, it answered since */
+        send_later(t, d, d->attempts,
+                   jitter_ms(t, t->pol.backoff_base_ms, t->pol.backoff_cap_ms, d->attempts));
+        return;
+    } else if (d->probe) {
+        t->n_probe_fails++;
+        schedule_probe(t);
+    }
+    hold(t, d);
+}
+
+/* The target answered (SENT, RETRY or FAIL): the outcomes of queue.h. */
+static void on_answered(struct queue_push *t, const struct delivery *d, enum queue_send_result res,
+                        const char *reason)
+{
+    unsigned attempts = d->attempts + 1;
+    if (t->down)
+        go_up(t); /* whatever the answer, it is reachable */
+    if (res == QUEUE_SENT) {
+        t->st.delivered++;
+        record_latency(t, d->created_ms);
+        queue_conn_cmdf(t->wr, on_ignored, t, "XACK %s " QK_NTF_GROUP " %s", t->k_ntf, d->entry);
+        queue_conn_cmdf(t->wr, on_ignored, t, "XDEL %s %s", t->k_ntf, d->entry);
+    } else if (res == QUEUE_FAIL) {
+        send_dead(t, d, attempts, reason != NULL ? reason : "failed");
+    } else if (attempts >= t->pol.max_attempts) {
+        char why[200];
+        snprintf(why, sizeof(why), "max attempts: %.150s", reason != NULL ? reason : "");
+        send_dead(t, d, attempts, why);
+    } else if (is_too_old(t, d)) {
+        char why[200];
+        snprintf(why, sizeof(why), "too old: %.150s", reason != NULL ? reason : "");
+        send_dead(t, d, attempts, why);
+    } else {
+        send_retry(t, d, attempts);
+    }
 }
 
 static void on_done(void *done_arg, enum queue_send_result res, const char *reason)
@@ -195,26 +322,12 @@ static void on_done(void *done_arg, enum queue_send_result res, const char *reas
     }
     flight_remove(t, d);
     t->st.in_flight = t->n_flight;
-    unsigned attempts = d->attempts + 1;
-    uint64_t age_ms = queue_now_ms() - d->created_ms;
-    if (res == QUEUE_SENT) {
-        t->st.delivered++;
-        record_latency(t, d->created_ms);
-        queue_conn_cmdf(t->wr, on_ignored, t, "XACK %s " QK_NTF_GROUP " %s", t->k_ntf, d->entry);
-        queue_conn_cmdf(t->wr, on_ignored, t, "XDEL %s %s", t->k_ntf, d->entry);
-    } else if (res == QUEUE_FAIL) {
-        send_dead(t, d, attempts, reason != NULL ? reason : "failed");
-    } else if (attempts >= t->pol.max_attempts) {
-        char why[200];
-        snprintf(why, sizeof(why), "max attempts: %.150s", reason != NULL ? reason : "");
-        send_dead(t, d, attempts, why);
-    } else if (d->created_ms < queue_now_ms() && age_ms > (uint64_t)t->pol.max_age_s * 1000) {
-        char why[200];
-        snprintf(why, sizeof(why), "too old: %.150s", reason != NULL ? reason : "");
-        send_dead(t, d, attempts, why);
-    } else {
-        send_retry(t, d, attempts);
-    }
+    if (d->probe)
+        t->probing = false;
+    if (res == QUEUE_UNREACHABLE)
+        on_unreachable(t, d, reason);
+    else
+        on_answered(t, d, res, reason);
     free(d);
     if (!t->reading && !closing(t))
         event_active(t->ev_pump, EV_TIMEOUT, 1);
@@ -273,6 +386,19 @@ static void dispatch(struct queue_push *t, const redisReply *e)
         free(d);
         return;
     }
+    /* a down target sends one probe; the rest of a read made before it went down is held,
+     * and an entry too old goes to the dead letters (the probe takes the next one) */
+    if (t->down && (!probe_is_due(t) || is_too_old(t, d))) {
+        hold(t, d);
+        free(d);
+        return;
+    }
+    if (t->down) {
+        d->probe = true;
+        t->probing = true;
+        t->st.probes++;
+    }
+    d->gen = t->up_gen;
     d->t = t;
     d->next = t->flight;
     if (t->flight != NULL)
@@ -375,7 +501,8 @@ static void on_read(struct queue_conn *c, redisReply *reply, void *arg)
 }
 
 /* Reads as many entries as there are free slots: our own pending ones first, then entries
- * of a dead consumer (XAUTOCLAIM), then new ones (blocking for up to a second). */
+ * of a dead consumer (XAUTOCLAIM), then new ones (blocking for up to a second). A down target
+ * reads nothing until its probe is due, and then one entry: the probe. */
 static void pump(struct queue_push *t)
 {
     if (closing(t) || t->reading || !queue_conn_is_ready(t->rd))
@@ -389,7 +516,9 @@ static void pump(struct queue_push *t)
     }
     if (t->n_flight >= t->pol.concurrency)
         return; /* on_done pumps again */
-    unsigned n = t->pol.concurrency - t->n_flight;
+    if (t->down && !probe_is_due(t))
+        return; /* ev_probe pumps again */
+    unsigned n = t->down ? 1 : t->pol.concurrency - t->n_flight;
     int rc;
     if (t->history[0] != '\0')
         rc = queue_conn_cmdf(t->rd, on_read, t,
@@ -412,6 +541,15 @@ static void on_pump(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     pump(arg);
+}
+
+static void on_probe(evutil_socket_t fd, short what, void *arg)
+{
+    struct queue_push *t = arg;
+    (void)fd;
+    (void)what;
+    t->probe_due = true;
+    pump(t);
 }
 
 static void on_rd_ready(struct queue_conn *c, void *arg)
@@ -551,6 +689,10 @@ static void policy_defaults(struct queue_target_policy *p)
         p->backoff_base_ms = DEF_BACKOFF_MS;
     if (p->backoff_cap_ms == 0)
         p->backoff_cap_ms = DEF_BACKOFF_CAP;
+    if (p->probe_base_ms == 0)
+        p->probe_base_ms = DEF_PROBE_MS;
+    if (p->probe_cap_ms == 0)
+        p->probe_cap_ms = DEF_PROBE_CAP;
 }
 
 static void consumer_name(char *buf, size_t cap)
@@ -571,6 +713,7 @@ void queue_add_target(struct queue *q, const char *id, const struct queue_target
     t->q = q;
     snprintf(t->id, sizeof(t->id), "%s", id);
     snprintf(t->st.id, sizeof(t->st.id), "%s", id);
+    t->st.up = true;
     if (policy != NULL)
         t->pol = *policy;
     policy_defaults(&t->pol);
@@ -583,6 +726,7 @@ void queue_add_target(struct queue *q, const char *id, const struct queue_target
     t->rng = ((uint64_t)(uintptr_t)t ^ queue_now_ms() ^ mono_ms() << 20) | 1;
     t->ev_pump = evtimer_new(q->base, on_pump, t);
     t->ev_promote = evtimer_new(q->base, on_promote, t);
+    t->ev_probe = evtimer_new(q->base, on_probe, t);
     t->ev_poll = event_new(q->base, -1, EV_PERSIST, on_poll, t);
     arm_ms(t->ev_poll, POLL_MS);
     struct queue_conn_opts rd = {
@@ -634,6 +778,7 @@ void queue_push_free_all(struct queue *q)
             d->t = NULL; /* their done frees them */
         event_free(t->ev_pump);
         event_free(t->ev_promote);
+        event_free(t->ev_probe);
         event_free(t->ev_poll);
         /* pending callbacks run now, with NULL, and see q->freeing */
         queue_conn_free(t->rd);

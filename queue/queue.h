@@ -151,8 +151,20 @@ void queue_info(struct queue *q, queue_reply_cb *cb, void *arg);
  * QUEUE_FAIL (or attempts >= max_attempts, or older than max_age_s) -> the dead-letter stream
  * ntfdlq:{target} {id, body, created_ms, attempts, reason}. Entries pending in the group when
  * the gateway died are taken over at start (XAUTOCLAIM from 0). A slow or failing target only
- * holds its own window: other targets and uploads never wait for it. */
-enum queue_send_result { QUEUE_SENT, QUEUE_RETRY, QUEUE_FAIL };
+ * holds its own window: other targets and uploads never wait for it.
+ *
+ * QUEUE_UNREACHABLE (the target could not be reached: not the message's fault) is a circuit
+ * breaker, per target and per gateway: the message goes back to ntfdelay:{target} with its
+ * attempts unchanged, due at the next probe, and the target is "down": no new entries are read
+ * from ntf:{target}; after a probe interval (full jitter: random(0, min(probe cap, probe base
+ * * 2^n)) after the nth unreachable probe in a row; 1 s doubling to 30 s by default) ONE entry,
+ * the oldest in ntf:{target}, is sent as a probe. Any answer from the target (SENT, RETRY or
+ * FAIL, of the probe or of a send still in flight) puts it "up" again with its full window and
+ * is handled as above; UNREACHABLE keeps it down (a probe's doubles the interval) and puts the
+ * message back the same way. While down, max_age_s still holds: an entry read for a probe or
+ * answered UNREACHABLE that is older goes to the dead-letter stream with reason "target
+ * unreachable since <ISO 8601 time>: <sender's reason>". */
+enum queue_send_result { QUEUE_SENT, QUEUE_RETRY, QUEUE_FAIL, QUEUE_UNREACHABLE };
 typedef void queue_send_done_fn(void *done_arg, enum queue_send_result res, const char *reason);
 /* Sends one message; must call done(done_arg, ...) exactly once, later or at once, on the loop
  * thread. `body` is valid until done is called. */
@@ -166,6 +178,8 @@ struct queue_target_policy {
     unsigned backoff_base_ms; /* the backoff before retry n is random(0, min(cap, base * 2^n));
                                  default 500 (0: the default; tests shrink it) */
     unsigned backoff_cap_ms;  /* default 60000 */
+    unsigned probe_base_ms;   /* a down target's first probe interval bound; default 1000 */
+    unsigned probe_cap_ms;    /* its longest; default 30000 */
 };
 /* Starts delivering ntf:{id} through `send`. Call after queue_new, at most once per id (a
  * second call is ignored); `id` (at most 63 bytes) and `policy` copied; policy NULL: defaults.
@@ -186,6 +200,8 @@ struct queue_target_stats {
     uint64_t backlog; /* entries in ntf:{id} not yet delivered + ntfdelay:{id} (last poll) */
     uint64_t dlq;     /* entries in ntfdlq:{id} (last poll) */
     uint64_t in_flight;
+    bool up;         /* false while the circuit breaker holds the target's messages back */
+    uint64_t probes; /* probes sent while down, since start */
     /* delivery latency (created_ms -> sent), a Prometheus histogram: cumulative counts of
      * deliveries at or under each bound, plus the sum */
     uint64_t latency_le[8]; /* bounds: 5, 10, 25, 50, 100, 250, 1000, 5000 ms */

@@ -194,11 +194,20 @@ def body(run):
         run.ok(v.get('floodgate_notification_backlog{target="main"}', 0) > 0,
                '/metrics shows the backlog while it is down',
                v.get('floodgate_notification_backlog{target="main"}'))
-        run.ok(v.get('floodgate_notification_retried_total{target="main"}', 0) > 0,
-               '/metrics counts the retries')
+        # an unreachable receiver trips the circuit breaker: messages are held, not retried
+        run.ok(v.get('floodgate_notification_target_up{target="main"}') == 0 and
+               v.get('floodgate_notification_probes_total{target="main"}', 0) > 0,
+               '/metrics shows the target down, and its probes',
+               {k: v.get(k + '{target="main"}') for k in (
+                   'floodgate_notification_target_up', 'floodgate_notification_probes_total',
+                   'floodgate_notification_retried_total')})
+        run.eq(v.get('floodgate_notification_dead_lettered_total{target="main"}', 0), 0,
+               'no attempts used up while it is down')
         h = json.loads(fgtest.admin(port, 'GET', '/health', auth=None).body)
         run.ok(h.get('targets', {}).get('main', {}).get('backlog', 0) > 0,
                '/health shows the backlog', h.get('targets'))
+        run.ok(h.get('targets', {}).get('main', {}).get('up') is False,
+               '/health shows it down', h.get('targets'))
         main.start()
         ok = fgtest.wait_for(lambda: len({urllib.parse.unquote_plus(
             b['Records'][0]['s3']['object']['key']) for _, b in records(main)}) >= 200, 180, 0.5)
@@ -210,6 +219,8 @@ def body(run):
         run.note('%d deliveries for %d events (duplicates are deduplicated by event id)' %
                  (len(ids), len(set(ids))))
         run.eq(len(set(ids)), 200, 'none lost (distinct event ids)')
+        run.eq(metrics(port).get('floodgate_notification_target_up{target="main"}'), 1,
+               'and the target is up again')
 
     with run.section('a receiver answering after 5 s slows neither uploads nor other targets'):
         put_config(run, port, 'slowb', [('slow', arn('slow'), ['s3:ObjectCreated:*'], 'a/', ''),

@@ -157,7 +157,7 @@ static void srv_reset(int status, int delay_ms)
 
 struct results {
     int n;
-    int sent, retry, fail;
+    int sent, retry, fail, unreachable;
     char last_reason[160];
     bool early; /* a done ran before its send returned */
 };
@@ -172,6 +172,7 @@ static void on_done(void *arg, enum notify_send_result res, const char *reason)
     r->sent += res == NOTIFY_SENT;
     r->retry += res == NOTIFY_RETRY;
     r->fail += res == NOTIFY_FAIL;
+    r->unreachable += res == NOTIFY_UNREACHABLE;
     r->early |= sending;
     snprintf(r->last_reason, sizeof(r->last_reason), "%s", reason);
 }
@@ -299,7 +300,7 @@ static void test_webhook_statuses_classified(void)
     event_base_free(base);
 }
 
-static void test_webhook_timeout_and_refused_retry(void)
+static void test_webhook_no_response_is_unreachable(void)
 {
     struct event_base *base = event_base_new();
     struct notify_sender *s = sender_for(base, webhook_target("/", 300, 2));
@@ -311,7 +312,7 @@ static void test_webhook_timeout_and_refused_retry(void)
     srv_reset(200, 1500);
     send_one(s, "slow", "{}", &r);
     ok(run_until_done(base, &r, 1, 5000), "done");
-    is_int(r.retry, 1, "slow server beyond timeout -> RETRY");
+    is_int(r.unreachable, 1, "no response within the timeout -> UNREACHABLE");
     ok(rfx_now_ms() - t0 < 1200, "within about the timeout");
     printf("# timeout: %s\n", r.last_reason);
     notify_sender_free(s);
@@ -323,8 +324,71 @@ static void test_webhook_timeout_and_refused_retry(void)
     memset(&r, 0, sizeof(r));
     send_one(s, "refused", "{}", &r);
     ok(run_until_done(base, &r, 1, 5000), "done");
-    is_int(r.retry, 1, "connection refused -> RETRY");
+    is_int(r.unreachable, 1, "connection refused -> UNREACHABLE");
     printf("# refused: %s\n", r.last_reason);
+    notify_sender_free(s);
+
+    t.endpoint = "http://no-such-host.invalid/";
+    s = sender_for(base, t);
+    memset(&r, 0, sizeof(r));
+    send_one(s, "dns", "{}", &r);
+    ok(run_until_done(base, &r, 1, 5000), "done");
+    is_int(r.unreachable, 1, "DNS failure -> UNREACHABLE");
+    printf("# dns: %s\n", r.last_reason);
+    notify_sender_free(s);
+    event_base_free(base);
+}
+
+/* A listener whose accept queue is full: the kernel drops further SYNs, so a connect hangs
+ * until the client gives up. */
+static void test_webhook_connect_timeout_is_unreachable(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[4];
+    struct event_base *base = event_base_new();
+    struct notify_target t = webhook_target("/", 300, 1);
+    struct notify_sender *s;
+    struct results r = {0};
+    long long t0;
+    char url[64];
+
+    bind(lfd, (struct sockaddr *)&sa, sizeof(sa));
+    listen(lfd, 0);
+    getsockname(lfd, (struct sockaddr *)&sa, &len);
+    for (int i = 0; i < 4; i++) { /* fill the accept queue; later SYNs are dropped */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+    }
+    usleep(50000);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(sa.sin_port));
+    t.endpoint = url;
+    s = sender_for(base, t);
+    t0 = rfx_now_ms();
+    send_one(s, "hang", "{}", &r);
+    ok(run_until_done(base, &r, 1, 5000), "done");
+    is_int(r.unreachable, 1, "connect timeout -> UNREACHABLE");
+    ok(rfx_now_ms() - t0 < 1500, "within about the timeout");
+    printf("# connect timeout: %s\n", r.last_reason);
+    notify_sender_free(s);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(lfd);
+    event_base_free(base);
+}
+
+/* The target answered: an error status is no reason to stop sending to it. */
+static void test_webhook_answer_is_never_unreachable(void)
+{
+    struct event_base *base = event_base_new();
+    struct notify_sender *s = sender_for(base, webhook_target("/", 2000, 2));
+    struct results r = {0};
+
+    srv_reset(503, 0);
+    send_one(s, "busy", "{}", &r);
+    ok(run_until_done(base, &r, 1, 5000), "done");
+    is_int(r.retry, 1, "503 -> RETRY");
+    is_int(r.unreachable, 0, "not UNREACHABLE");
     notify_sender_free(s);
     event_base_free(base);
 }
@@ -508,7 +572,7 @@ static void test_redis_target(void)
     memset(&r, 0, sizeof(r));
     send_one(s, "id", "{}", &r);
     ok(run_until_done(base, &r, 1, 5000), "done while down");
-    is_int(r.retry, 1, "Redis down -> RETRY");
+    is_int(r.unreachable, 1, "Redis down -> UNREACHABLE");
     printf("# %s\n", r.last_reason);
     ok(rfx_restart(), "redis back");
     for (int i = 0; i < 100 && !up; i++) { /* reconnects within the 5 s backoff cap */
@@ -530,7 +594,9 @@ int main(void)
     srv_start();
     subtest(test_webhook_200_is_sent_with_headers);
     subtest(test_webhook_statuses_classified);
-    subtest(test_webhook_timeout_and_refused_retry);
+    subtest(test_webhook_no_response_is_unreachable);
+    subtest(test_webhook_connect_timeout_is_unreachable);
+    subtest(test_webhook_answer_is_never_unreachable);
     subtest(test_webhook_concurrency_cap_and_keep_alive);
     subtest(test_webhook_thousand_sends);
     subtest(test_webhook_free_cancels_in_flight);

@@ -3,7 +3,7 @@
  * Delivery once, retries after a backoff, max attempts and FAIL to the dead-letter stream, the
  * DLQ listing and replay, the concurrency cap, a stuck target beside a healthy one, entries
  * left pending by a crashed gateway, a Redis restart, the stats, queue_free with sends in
- * flight, and the rate. */
+ * flight, the rate, and the circuit breaker of an unreachable target. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +69,13 @@ static enum queue_send_result always_fail(const char *id, unsigned nth)
     (void)id;
     (void)nth;
     return QUEUE_FAIL;
+}
+
+static enum queue_send_result always_unreachable(const char *id, unsigned nth)
+{
+    (void)id;
+    (void)nth;
+    return QUEUE_UNREACHABLE;
 }
 
 static unsigned calls_of(const struct sender *s, const char *id)
@@ -166,14 +173,18 @@ static const struct queue_target_policy fast = {
     .backoff_cap_ms = 50,
 };
 
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* n entries {id <prefix><i>, body, created_ms now, attempts 0}, pipelined. */
 static void add_entries(const char *target, int n, const char *prefix)
 {
     redisContext *c = rfx_connect();
-    long long now = 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long now = wall_ms();
     for (int i = 0; i < n; i++) {
         char id[64], body[128];
         snprintf(id, sizeof(id), "%s%d", prefix, i);
@@ -340,6 +351,18 @@ static bool dlq_has(void *arg)
 {
     struct want *w = arg;
     return rfx_int("XLEN fg:ntfdlq:d") >= (long long)w->n;
+}
+
+static bool dlq_has_v(void *arg)
+{
+    struct want *w = arg;
+    return rfx_int("XLEN fg:ntfdlq:v") >= (long long)w->n;
+}
+
+static bool dlq_has_old(void *arg)
+{
+    struct want *w = arg;
+    return rfx_int("XLEN fg:ntfdlq:old") >= (long long)w->n;
 }
 
 static void test_push_dead_letters_after_max_attempts(void)
@@ -593,6 +616,140 @@ static void test_push_rate(void)
     free(s.calls);
 }
 
+static bool is_up(void *arg)
+{
+    void **a = arg;
+    return stats_of(a[0], a[1]).up;
+}
+
+static void test_push_unreachable_target_is_probed_not_retried(void)
+{
+    rfx_do("FLUSHALL");
+    struct sender s = {0};
+    sender_reset(&s, ANSWER_LATER, always_unreachable);
+    s.reason = "Connection refused";
+    add_entries("u", 200, "u");
+    struct queue *q = open_queue();
+    struct queue_target_policy p = fast;
+    p.max_attempts = 3;
+    p.probe_base_ms = 200;
+    p.probe_cap_ms = 800;
+    queue_add_target(q, "u", &p, fake_send, &s);
+    struct want w1 = {&s, 1};
+    ok(rfx_run_until(base, called_at_least, &w1, 3000), "a first send");
+    long long t0 = rfx_now_ms();
+    rfx_run_for(base, 3000);
+    printf("# %zu sends in the first %lld ms of an unreachable target (200 messages)\n", s.n_calls,
+           rfx_now_ms() - t0);
+    /* the first window (8), then one probe at a time: random(0, 200 .. 800 ms) apart */
+    ok(s.n_calls >= 9 && s.n_calls <= 40, "a few probes, not one send per message");
+    struct queue_target_stats st = stats_of(q, "u");
+    ok(!st.up, "stats: down");
+    ok(st.probes >= 1 && st.probes + 8 >= s.n_calls, "stats: the probes counted");
+    is_int(st.retried, 0, "stats: no retries");
+    is_int(st.dead_lettered, 0, "stats: no dead letters");
+    is_int(rfx_int("XLEN fg:ntfdlq:u"), 0, "no attempt consumed: nothing in the dlq");
+    ok(s.max_in_flight <= 8, "never more than the window");
+
+    s.script = always_sent;
+    s.reason = "";
+    void *args[] = {q, "u"};
+    ok(rfx_run_until(base, is_up, args, 3000), "up again after a probe answers");
+    struct want w = {&s, 200};
+    ok(rfx_run_until(base, sent_at_least, &w, 10000), "then every message is delivered");
+    bool once = true;
+    for (int i = 0; i < 200; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "u%d", i);
+        once = once && calls_of(&s, id) >= 1;
+    }
+    ok(once, "each of the 200");
+    ok(rfx_run_until(base, stream_empty, "u", 3000), "stream empty");
+    is_int(rfx_int("ZCARD fg:ntfdelay:u"), 0, "nothing held");
+    is_int(rfx_int("XLEN fg:ntfdlq:u"), 0, "no dead letters");
+    st = stats_of(q, "u");
+    ok(st.up, "stats: up");
+    is_int(st.delivered, 200, "stats: 200 delivered");
+    queue_free(q);
+    free(s.calls);
+}
+
+static void test_push_answer_while_down_brings_it_up_and_counts(void)
+{
+    rfx_do("FLUSHALL");
+    struct sender s = {0};
+    sender_reset(&s, ANSWER_LATER, always_unreachable);
+    add_entries("v", 20, "v");
+    struct queue *q = open_queue();
+    struct queue_target_policy p = fast;
+    p.max_attempts = 2;
+    p.probe_base_ms = 100;
+    p.probe_cap_ms = 200;
+    queue_add_target(q, "v", &p, fake_send, &s);
+    rfx_run_for(base, 1000);
+    ok(!stats_of(q, "v").up, "down");
+    /* the target answers 503 now: per-message retries again, attempts count */
+    s.script = always_retry;
+    s.reason = "HTTP 503";
+    struct want w = {&s, 20};
+    ok(rfx_run_until(base, dlq_has_v, &w, 10000), "20 dead letters after max attempts");
+    ok(stats_of(q, "v").up, "up: it answered");
+    redisReply *r = rfx_cmd("XRANGE fg:ntfdlq:v - + COUNT 1");
+    const char *attempts = NULL;
+    if (r != NULL && r->elements == 1) {
+        redisReply *f = r->element[0]->element[1];
+        for (size_t i = 0; i + 1 < f->elements; i += 2)
+            if (strcmp(f->element[i]->str, "attempts") == 0)
+                attempts = f->element[i + 1]->str;
+    }
+    is_str(attempts, "2", "only the answered sends counted as attempts");
+    freeReplyObject(r);
+    queue_free(q);
+    free(s.calls);
+}
+
+static void test_push_unreachable_messages_expire_by_max_age(void)
+{
+    rfx_do("FLUSHALL");
+    struct sender s = {0};
+    sender_reset(&s, ANSWER_LATER, always_unreachable);
+    s.reason = "Connection refused";
+    /* created two hours ago, max_age one hour */
+    redisContext *c = rfx_connect();
+    for (int i = 0; i < 5; i++) {
+        void *x = redisCommand(c, "XADD fg:ntf:old * id o%d body {} created_ms %lld attempts 0", i,
+                               wall_ms() - 7200 * 1000LL);
+        freeReplyObject(x);
+    }
+    redisFree(c);
+    struct queue *q = open_queue();
+    struct queue_target_policy p = fast;
+    p.probe_base_ms = 100;
+    p.probe_cap_ms = 200;
+    queue_add_target(q, "old", &p, fake_send, &s);
+    struct want w = {&s, 5};
+    ok(rfx_run_until(base, dlq_has_old, &w, 5000), "5 dead letters");
+    redisReply *r = rfx_cmd("XRANGE fg:ntfdlq:old - + COUNT 1");
+    const char *reason = NULL, *attempts = NULL;
+    if (r != NULL && r->elements == 1) {
+        redisReply *f = r->element[0]->element[1];
+        for (size_t i = 0; i + 1 < f->elements; i += 2) {
+            if (strcmp(f->element[i]->str, "reason") == 0)
+                reason = f->element[i + 1]->str;
+            if (strcmp(f->element[i]->str, "attempts") == 0)
+                attempts = f->element[i + 1]->str;
+        }
+    }
+    ok(reason != NULL && strncmp(reason, "target unreachable since ", 25) == 0 &&
+           strstr(reason, "Connection refused") != NULL,
+       "reason: target unreachable since ...");
+    printf("# %s\n", reason != NULL ? reason : "(none)");
+    is_str(attempts, "0", "no attempt counted");
+    freeReplyObject(r);
+    queue_free(q);
+    free(s.calls);
+}
+
 static void test_push_without_redis_does_nothing(void)
 {
     struct queue_config cfg = {.prefix = "fg:"};
@@ -628,6 +785,9 @@ int main(void)
     subtest(test_push_resumes_after_redis_restart);
     subtest(test_push_queue_free_with_sends_in_flight);
     subtest(test_push_rate);
+    subtest(test_push_unreachable_target_is_probed_not_retried);
+    subtest(test_push_answer_while_down_brings_it_up_and_counts);
+    subtest(test_push_unreachable_messages_expire_by_max_age);
     subtest(test_push_without_redis_does_nothing);
     event_base_free(base);
     rfx_stop();
