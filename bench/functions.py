@@ -173,6 +173,19 @@ class Resp:
             pass
 
 
+def print_table(rows, notes):
+    """The result table: case, result, target, ok/MISS, notes; then the notes."""
+    hdr = ('case', 'result', 'target', '', 'notes')
+    rows = [hdr] + list(rows)
+    w = [max(len(str(r[i])) for r in rows) for i in range(len(hdr))]
+    for j, r in enumerate(rows):
+        print('  '.join(str(c).ljust(w[i]) for i, c in enumerate(r)).rstrip())
+        if j == 0:
+            print('  '.join('-' * x for x in w))
+    for n in notes:
+        print('note: ' + n)
+
+
 def cpu_s(pid):
     """utime + stime of a process, in seconds."""
     try:
@@ -636,15 +649,7 @@ class Bench:
     # -- table --
 
     def print_table(self):
-        hdr = ('case', 'result', 'target', '', 'notes')
-        rows = [hdr] + self.rows
-        w = [max(len(str(r[i])) for r in rows) for i in range(len(hdr))]
-        for j, r in enumerate(rows):
-            print('  '.join(str(c).ljust(w[i]) for i, c in enumerate(r)).rstrip())
-            if j == 0:
-                print('  '.join('-' * x for x in w))
-        for n in self.notes:
-            print('note: ' + n)
+        print_table(self.rows, self.notes)
 
     def main(self):
         a = self.a

@@ -23,7 +23,8 @@ SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, 'tests', 'integration'))
 sys.path.insert(0, HERE)
 import fgtest  # noqa: E402
-from functions import Client, TASKSET, WRK, cpu_s, die, med, put_many  # noqa: E402
+from functions import (Client, TASKSET, WRK, cpu_s, die, med, print_table,  # noqa: E402
+                       put_many)
 from run import parse_wrk  # noqa: E402
 
 KiB = 1024
@@ -219,15 +220,7 @@ class Bench:
                                               '{target="dead"}'))
 
     def print_table(self):
-        hdr = ('case', 'result', 'target', '', 'notes')
-        rows = [hdr] + self.rows
-        w = [max(len(str(r[i])) for r in rows) for i in range(len(hdr))]
-        for j, r in enumerate(rows):
-            print('  '.join(str(c).ljust(w[i]) for i, c in enumerate(r)).rstrip())
-            if j == 0:
-                print('  '.join('-' * x for x in w))
-        for n in self.notes:
-            print('note: ' + n)
+        print_table(self.rows, self.notes)
 
     def main(self):
         try:
