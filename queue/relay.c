@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -20,6 +21,10 @@
 #define FLUSH_EVERY    32
 #define RETRY_MIN_MS   100
 #define RETRY_MAX_MS   5000
+/* Rounds start at least this far apart: under load a kick comes after every commit batch, and
+ * each round costs a read on the pool, a Redis round trip and a removal, whatever its size; so
+ * a busy outbox is sent in fewer, larger batches. An idle relay starts at once. */
+#define ROUND_GAP_US 4000
 
 struct batch {
     struct queue_relay *r;
@@ -27,6 +32,7 @@ struct batch {
     size_t n_ids;
     size_t n_sent;
     size_t n_out;  /* replies still expected */
+    bool more;     /* the read stopped at a limit: records may be left */
     bool failed;   /* a NULL or error reply */
     bool lost;     /* the connection went away */
     bool noscript; /* Redis lost the scripts (restart, SCRIPT FLUSH): load them, send again */
@@ -43,19 +49,41 @@ struct queue_relay {
     unsigned retry_ms; /* error-reply backoff, 0 when none is pending */
     struct event *ev_next;
     struct event *ev_retry;
+    struct event *ev_gap;
     struct event *tick;
+    int64_t round_us; /* when the last round started (monotonic) */
 };
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static bool can_run(const struct queue_relay *r)
 {
     return r->q->conn != NULL && queue_conn_is_ready(r->q->conn) && !r->reading &&
-           r->inflight == NULL && !evtimer_pending(r->ev_retry, NULL);
+           r->inflight == NULL && !evtimer_pending(r->ev_retry, NULL) &&
+           !evtimer_pending(r->ev_gap, NULL);
+}
+
+/* The next round: at once when the last one started ROUND_GAP_US ago, else when it has. */
+static void start_soon(struct queue_relay *r)
+{
+    int64_t wait_us = r->round_us + ROUND_GAP_US - now_us();
+    if (wait_us <= 0 || wait_us > ROUND_GAP_US) {
+        event_active(r->ev_next, EV_TIMEOUT, 1);
+        return;
+    }
+    struct timeval tv = {0, (long)wait_us};
+    evtimer_add(r->ev_gap, &tv);
 }
 
 static void schedule(struct queue_relay *r)
 {
     if (can_run(r))
-        event_active(r->ev_next, EV_TIMEOUT, 1);
+        start_soon(r);
     else
         r->again = true;
 }
@@ -71,7 +99,13 @@ static void batch_done(struct batch *b)
         r->after_id = b->ids[b->n_ids - 1];
         r->relayed += b->n_sent;
         r->retry_ms = 0;
-        event_active(r->ev_next, EV_TIMEOUT, 1); /* more may be waiting */
+        /* A read cut at a limit left records behind: go on at once, the batch was large.
+         * Every commit that adds records kicks (r->again while busy); without one the outbox
+         * holds nothing new, and an empty read would cost a pool round trip for nothing. */
+        if (b->more)
+            event_active(r->ev_next, EV_TIMEOUT, 1);
+        else if (r->again)
+            start_soon(r);
     } else if (!b->lost && queue_conn_is_ready(r->q->conn)) {
         /* Redis answered with an error (OOM, a misconfigured server): try again later */
         if (b->noscript) {
@@ -257,6 +291,10 @@ static void on_read(int err, const struct queue_outbox_rec *recs, size_t n, void
     b->ids = xcalloc(n, sizeof(*b->ids));
     b->n_out = 1; /* held until every record is sent */
     r->inflight = b;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += recs[i].len;
+    b->more = n >= r->q->cfg.relay_batch || bytes > READ_MAX_BYTES / 2;
     for (size_t i = 0; i < n; i++) {
         b->ids[b->n_ids++] = recs[i].id;
         int rc = send_record(b, &recs[i]);
@@ -282,6 +320,7 @@ static void start_round(struct queue_relay *r)
         return;
     r->reading = true;
     r->again = false;
+    r->round_us = now_us();
     r->q->ob.read(r->q->ob.arg, r->after_id, r->q->cfg.relay_batch, READ_MAX_BYTES, on_read, r);
 }
 
@@ -308,6 +347,7 @@ struct queue_relay *queue_relay_new(struct queue *q)
     r->q = q;
     r->ev_next = event_new(q->base, -1, 0, on_next, r);
     r->ev_retry = evtimer_new(q->base, on_next, r);
+    r->ev_gap = evtimer_new(q->base, on_next, r);
     r->tick = event_new(q->base, -1, EV_PERSIST, on_tick, r);
     if (q->ob.read != NULL && q->cfg.redis_url != NULL) {
         struct timeval tv = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
@@ -323,6 +363,7 @@ void queue_relay_free(struct queue_relay *r)
     ASSERT(r->inflight == NULL); /* the connection closed first: every reply came back */
     event_free(r->ev_next);
     event_free(r->ev_retry);
+    event_free(r->ev_gap);
     event_free(r->tick);
     if (r->reading)
         r->orphaned = true; /* on_read frees it */

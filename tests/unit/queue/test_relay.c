@@ -274,6 +274,43 @@ static void test_relay_enqueues_records_in_order(void)
     queue_free(q);
 }
 
+/* After a batch the relay reads again only when kicked meanwhile (a commit added records) or
+ * when the read was cut at relay_batch: no empty read per batch. */
+static void test_relay_reads_only_when_kicked_or_cut(void)
+{
+    rfx_do("FLUSHALL");
+    fake_reset();
+    struct queue *q = open_queue(16, false);
+    ok(rfx_run_until(base, connected, q, 5000), "connected");
+    size_t reads0 = fake.n_reads;
+    for (int i = 0; i < 10; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "k-%d", i);
+        fake_add_job(id, "svc", "p1");
+    }
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "10 records drain");
+    rfx_run_for(base, 50);
+    is_int((long long)(fake.n_reads - reads0), 1, "one read, no empty one after it");
+
+    /* a later commit's kick starts the next round */
+    fake_add_job("k-late", "svc", "p1");
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "a record added right after drains");
+    is_int((long long)(fake.n_reads - reads0), 2, "in a second read");
+
+    /* a backlog over relay_batch: rounds go on without kicks */
+    for (int i = 0; i < 40; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "b-%d", i);
+        fake_add_job(id, "svc", "p1");
+    }
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "40 records drain in batches of 16");
+    is_int(rfx_int("XLEN fg:inv:p1"), 51, "every record enqueued");
+    queue_free(q);
+}
+
 static void test_relay_dedupes_records_sent_twice(void)
 {
     rfx_do("FLUSHALL");
@@ -500,6 +537,7 @@ int main(void)
     base = event_base_new();
     subtest(test_relay_enqueues_records_in_order);
     subtest(test_relay_dedupes_records_sent_twice);
+    subtest(test_relay_reads_only_when_kicked_or_cut);
     subtest(test_relay_drops_bad_records);
     subtest(test_relay_adds_notification_of_the_example_bytes);
     subtest(test_relay_resumes_after_redis_restart);
