@@ -288,7 +288,10 @@ class Bench:
     def start(self):
         run = self.run
         self.redis = fgtest.Redis(run)
-        self.redis.argv = self.pin_srv + self.redis.argv
+        self.redis.argv = (self.pin_cli if self.a.redis_with_clients else self.pin_srv) + \
+            self.redis.argv
+        if self.a.redis_with_clients:
+            self.notes.append('redis-server pinned with the clients, not with floodgate')
         self.redis.start()
         self.latfile = run.path('lat-starts.txt')
         open(self.latfile, 'w').close()
@@ -716,6 +719,9 @@ def main():
     ap.add_argument('--only', default='',
                     help='comma list of steps: redis,latency,jobs/s,relay,put')
     ap.add_argument('--no-pin', dest='pin', action='store_false')
+    ap.add_argument('--redis-with-clients', action='store_true',
+                    help='pin redis-server with the clients (Redis as another machine would '
+                    'be), not on the gateway\'s CPU')
     ap.add_argument('--strict', action='store_true', help='exit 1 when a target is missed')
     ap.add_argument('--keep', action='store_true', help='keep the temp dir')
     ap.add_argument('-v', '--verbose', action='store_true', help='print wrk output')

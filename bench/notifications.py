@@ -91,7 +91,10 @@ class Bench:
     def start(self):
         run, a = self.run, self.a
         self.redis = fgtest.Redis(run)
-        self.redis.argv = self.pin_srv + self.redis.argv
+        self.redis.argv = (self.pin_cli if self.a.redis_with_clients else self.pin_srv) + \
+            self.redis.argv
+        if self.a.redis_with_clients:
+            self.notes.append('redis-server pinned with the clients, not with floodgate')
         self.redis.start()
         port = fgtest.free_port()
         # the receiver runs with the clients: it stands for another machine
@@ -256,6 +259,9 @@ def main():
     ap.add_argument('--alternations', type=int, default=2, help='plain/dead wrk pairs (2)')
     ap.add_argument('--put-keys', type=int, default=60000, help='signed PUTs per wrk run')
     ap.add_argument('--no-pin', dest='pin', action='store_false')
+    ap.add_argument('--redis-with-clients', action='store_true',
+                    help='pin redis-server with the clients (Redis as another machine would '
+                    'be), not on the gateway\'s CPU')
     ap.add_argument('--strict', action='store_true', help='exit 1 when a target is missed')
     a = ap.parse_args()
     build = os.path.abspath(a.build or os.environ.get('FG_BUILD') or os.path.join(SRC, 'build'))
