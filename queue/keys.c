@@ -33,7 +33,10 @@ struct qk_script qk_finish = {
     .name = "finish",
     .text = "local id, entry, status = ARGV[1], ARGV[2], ARGV[3]\n"
             "local ttl = tonumber(ARGV[8])\n"
-            "if entry ~= '' then redis.call('XACK', KEYS[2], 'workers', entry) end\n"
+            "if entry ~= '' then\n"
+            "  redis.call('XACK', KEYS[2], 'workers', entry)\n"
+            "  redis.call('XDEL', KEYS[2], entry)\n"
+            "end\n"
             "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
             "redis.call('HSET', KEYS[1], 'status', status, 'finished_ms', ARGV[4], "
             "'exit_code', ARGV[5], 'reason', ARGV[6])\n"

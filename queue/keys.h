@@ -3,7 +3,9 @@
  * prefix P (default "fg:"); the Lua scripts live in keys.c and are sent with EVALSHA,
  * falling back to EVAL on NOSCRIPT.
  *
- *   P inv:{pool}      stream of invocations, entries {job: id}; consumer group "workers"
+ *   P inv:{pool}      stream of invocations, entries {job: id}; consumer group "workers";
+ *                     an entry is deleted (XDEL) when it is acked, so the stream holds only
+ *                     what is waiting or running
  *                     (XGROUP CREATE ... 0 MKSTREAM by whoever comes first; BUSYGROUP is fine)
  *   P job:{id}        hash, the job record: id service pool bucket key event rev max_attempts
  *                     created_ms | status attempts worker started_ms finished_ms exit_code reason
@@ -70,11 +72,10 @@ extern struct qk_script qk_start;
 /* finish:  KEYS job:{id} inv:{pool} log:{id} delay dlq:{service} done:{id} out:{id} in:{id};
  *          ARGV id entry_id status(succeeded|failed|dead) now_ms exit_code reason log
  *          job_ttl_s retry_due_ms stdout log_tail
- *          -> sets the record, stores the log (and stdout when sync), XACKs the entry, and
- *          for failed adds the id to `delay`, for dead adds a dlq entry; RPUSHes done:{id}
- *          when the record has sync = "1" and the status is final; a final status also
- *          deletes in:{id} and sets the record's EXPIRE. The entry is XACKed even when the
- *          record is gone (0 then). */
+ *          -> sets the record, stores the log (and stdout when sync), XACKs and XDELs the entry,
+ * and for failed adds the id to `delay`, for dead adds a dlq entry; RPUSHes done:{id} when the
+ * record has sync = "1" and the status is final; a final status also deletes in:{id} and sets the
+ * record's EXPIRE. The entry is XACKed even when the record is gone (0 then). */
 extern struct qk_script qk_finish;
 /* promote: KEYS delay; ARGV prefix now_ms max -> moves due retries back to inv:{pool}
  *          (status pending), returns how many */

@@ -83,6 +83,11 @@ static void ack_raw(struct worker_slot *s, const char *pool, const char *entry_i
     redisReply *rep = worker_redis_cmd(&s->redis, 4, argv, NULL);
     if (rep != NULL)
         freeReplyObject(rep);
+    argv[0] = "XDEL"; /* an acked entry is never read again: keep the stream short */
+    argv[2] = entry_id;
+    rep = worker_redis_cmd(&s->redis, 3, argv, NULL);
+    if (rep != NULL)
+        freeReplyObject(rep);
 }
 
 /* The job's service and rev from an HMGET reply [service, rev] into e (worker_peek's). */
@@ -349,6 +354,7 @@ static const char hand_back_lua[] =
     "if #p == 0 then return 0 end\n"
     "redis.call('XADD', KEYS[1], '*', 'job', ARGV[1])\n"
     "redis.call('XACK', KEYS[1], '" QK_GROUP "', ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
     "return 1\n";
 
 int worker_hand_back(struct worker_slot *s, const struct worker_entry *e)
