@@ -73,6 +73,9 @@ struct conf_node *conf_parse(const char *data, size_t len, struct conf_error *er
 struct conf_node *conf_parse_file(const char *path, struct conf_error *err);
 /* Accepts NULL. */
 void conf_node_free(struct conf_node *node);
+/* The value of key `name` in the mapping `map`; NULL when absent or `map` is not a mapping
+ * (NULL accepted). */
+const struct conf_node *conf_node_get(const struct conf_node *map, const char *name);
 
 /* ---- Tables ------------------------------------------------------------------------- */
 

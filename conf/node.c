@@ -259,3 +259,14 @@ void conf_node_free(struct conf_node *node)
     node_cleanup(node);
     free(node);
 }
+
+const struct conf_node *conf_node_get(const struct conf_node *map, const char *name)
+{
+    if (map == NULL || map->kind != CONF_NODE_MAP)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->n_items; i += 2) {
+        if (strcmp(map->items[i].value, name) == 0)
+            return &map->items[i + 1];
+    }
+    return NULL;
+}

@@ -320,24 +320,13 @@ static char *dir_of(const char *path)
     return dir;
 }
 
-static const struct conf_node *map_get(const struct conf_node *map, const char *name)
-{
-    if (map == NULL || map->kind != CONF_NODE_MAP)
-        return NULL;
-    for (size_t i = 0; i + 1 < map->n_items; i += 2) {
-        if (strcmp(map->items[i].value, name) == 0)
-            return &map->items[i + 1];
-    }
-    return NULL;
-}
-
 /* The mappings of the services a document defines, in the order conf/ stored them (services:
  * items, then functions.oscar's entries: conf/ concatenates a list of mappings). Writes at
  * most `cap`; returns how many there are. */
 static size_t service_nodes(const struct conf_node *root, const struct conf_node **out, size_t cap)
 {
-    const struct conf_node *list = map_get(root, "services");
-    const struct conf_node *oscar = map_get(map_get(root, "functions"), "oscar");
+    const struct conf_node *list = conf_node_get(root, "services");
+    const struct conf_node *oscar = conf_node_get(conf_node_get(root, "functions"), "oscar");
     size_t n = 0;
 
     for (size_t i = 0; list != NULL && list->kind == CONF_NODE_SEQ && i < list->n_items; i++, n++) {
@@ -361,7 +350,7 @@ static size_t service_nodes(const struct conf_node *root, const struct conf_node
 /* The line that names a service: its `name:`, else where its mapping starts. */
 static int service_line(const struct conf_node *svc)
 {
-    const struct conf_node *name = map_get(svc, "name");
+    const struct conf_node *name = conf_node_get(svc, "name");
 
     return name != NULL ? name->line : svc->line;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gateway/log.h"
+#include "gateway/uuid.h"
 #include "gateway/xmalloc.h"
 #include "notify/internal.h"
 #include "notify/notify.h"
@@ -246,7 +247,7 @@ static int job_record(struct event_ctx *x, const struct notify_entry *e)
     char id[37], num[24];
     size_t at;
 
-    notify_uuid(id);
+    gw_uuid(id);
     notify_rec_begin(b, 'j');
     notify_rec_field(b, "id", id, 36);
     notify_rec_field_str(b, "service", e->svc.name);
@@ -301,7 +302,7 @@ static int notif_record(struct event_ctx *x, const struct notify_target *t, cons
     char id[37];
     size_t at;
 
-    notify_uuid(id);
+    gw_uuid(id);
     notify_rec_begin(b, 'n');
     notify_rec_field(b, "id", id, 36);
     notify_rec_field_str(b, "target", t->id);

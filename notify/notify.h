@@ -154,9 +154,6 @@ bool notify_registry_lookup(struct notify_registry *reg, const char *name, char 
 
 /* ---- events and invocations ---------------------------------------------------------------- */
 
-/* A random RFC 4122 version-4 UUID, lowercase ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"). */
-void notify_uuid(char out[37]);
-
 /* The AWS S3 event message of one event: {"Records":[{eventVersion "2.1", eventSource
  * "aws:s3", awsRegion, eventTime (ISO 8601 with ms), eventName ("ObjectCreated:Put", ...,
  * without the "s3:" prefix, as AWS sends it), userIdentity, requestParameters, responseElements

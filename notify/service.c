@@ -477,28 +477,17 @@ int notify_service_resolve(struct notify_service *svc, const char *base_dir, cha
 
 /* ---- the API body ---------------------------------------------------------------------- */
 
-static const struct conf_node *map_get(const struct conf_node *map, const char *name)
-{
-    if (map == NULL || map->kind != CONF_NODE_MAP)
-        return NULL;
-    for (size_t i = 0; i + 1 < map->n_items; i += 2) {
-        if (strcmp(map->items[i].value, name) == 0)
-            return &map->items[i + 1];
-    }
-    return NULL;
-}
-
 /* The line of what a failed check points at: the name, the input or output element's path,
  * the list, or the document. */
 static int check_line(const struct conf_node *root, const char *field, size_t index)
 {
-    const struct conf_node *n = map_get(root, field);
+    const struct conf_node *n = conf_node_get(root, field);
     const struct conf_node *path;
 
     if (n == NULL)
         return root->line;
     if (n->kind == CONF_NODE_SEQ && index < n->n_items) {
-        path = map_get(&n->items[index], "path");
+        path = conf_node_get(&n->items[index], "path");
         return path != NULL ? path->line : n->items[index].line;
     }
     return n->line;

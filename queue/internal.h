@@ -47,8 +47,6 @@ uint64_t queue_now_ms(void);
 void queue_iso8601(uint64_t ms, char *buf, size_t cap);
 /* prefix + kind + name into buf (QUEUE_KEY_MAX). */
 char *queue_key(const struct queue *q, char *buf, const char *kind, const char *name);
-/* A random (v4) UUID, 36 characters and NUL. */
-void queue_uuid(char out[37]);
 
 /* ---- operations of the admin API ----
  * An op holds the caller's callback; queue_op_finish records the answer and the reply is

@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "gateway/uuid.h"
 #include "gateway/xmalloc.h"
 #include "queue/internal.h"
 
@@ -110,7 +111,7 @@ static struct queue_op *start(struct queue *q, const struct queue_job_spec *spec
         return NULL;
     }
     struct job_ctx *j = xcalloc(1, sizeof(*j));
-    queue_uuid(j->id);
+    gw_uuid(j->id);
     j->sync = sync;
     op->ctx = j;
     op->cancel = job_cancel;

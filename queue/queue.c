@@ -36,30 +36,6 @@ char *queue_key(const struct queue *q, char *buf, const char *kind, const char *
     return qk_key(buf, QUEUE_KEY_MAX, q->cfg.prefix, kind, name);
 }
 
-void queue_uuid(char out[37])
-{
-    unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof(b)) {
-        ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
-        if (n < 0 && errno != EINTR)
-            ASSERT(!"getrandom failed");
-        if (n > 0)
-            got += (size_t)n;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
-}
-
 /* ---- connection ---- */
 
 static void on_ready(struct queue_conn *c, void *arg)

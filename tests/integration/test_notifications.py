@@ -143,7 +143,9 @@ def body(run):
                                          {'Name': 'suffix', 'Value': '.jpg'}]}}},
                                     {'Id': 'gone', 'QueueArn': arn('main'),
                                      'Events': ['s3:ObjectRemoved:*']}]})
-        run.ok(True, 'boto3 sets a configuration with two rules')
+        r = s3.get_bucket_notification_configuration(Bucket='photos')
+        run.eq(sorted(c['Id'] for c in r.get('QueueConfigurations', [])), ['gone', 'jpgs'],
+               'boto3 sets a configuration with two rules, and it reads back')
 
     with run.section('%d uploads, a suffix rule matching half -> exactly those events' % N):
         main.events.clear()

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "gateway/uuid.h"
 #include "notify/internal.h"
 #include "notify/notify.h"
 #include "s3api/s3api.h"
@@ -233,7 +234,7 @@ static void *uuids_in_thread(void *arg)
     char(*out)[37] = arg;
 
     for (int i = 0; i < 1000; i++)
-        notify_uuid(out[i]);
+        gw_uuid(out[i]);
     return NULL;
 }
 
@@ -268,8 +269,8 @@ static void test_uuid_is_v4(void)
 {
     char a[37], b[37];
 
-    notify_uuid(a);
-    notify_uuid(b);
+    gw_uuid(a);
+    gw_uuid(b);
     is_int(strlen(a), 36, "36 characters");
     ok(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-', "dashes");
     ok(a[14] == '4', "version 4");

@@ -519,7 +519,7 @@ static void test_redis_target(void)
     bool up = false;
 
     if (!rfx_available() || !rfx_start()) {
-        ok(1, "# SKIP no redis-server");
+        ok(0, "a redis-server starts (tools/deps.sh installs it)");
         return;
     }
     base = event_base_new();

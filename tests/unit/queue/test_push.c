@@ -586,7 +586,6 @@ static void test_push_queue_free_with_sends_in_flight(void)
     answer_held(&s); /* every done after the free */
     rfx_run_for(base, 100);
     is_int(pending_of("z"), 8, "the entries stay pending for the next start");
-    ok(true, "no crash (ASan checks the rest)");
     free(s.calls);
 }
 
@@ -770,8 +769,9 @@ int main(void)
 {
     rfx.aof = true;
     if (!rfx_available() || !rfx_start()) {
-        printf("1..0 # SKIP redis-server not available\n");
-        return 0;
+        /* tools/deps.sh installs it: its absence is a broken setup, not a skip */
+        printf("not ok 1 - a redis-server starts (/usr/bin/redis-server)\n1..1\n");
+        return 1;
     }
     base = event_base_new();
     subtest(test_push_delivers_each_entry_once);
