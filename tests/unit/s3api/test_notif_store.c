@@ -17,13 +17,8 @@
 #include "s3api/notif.h"
 #include "s3api/store.h"
 #include "s3api/store_fs_internal.h"
+#include "tests/unit/s3api/store_fixture.h"
 #include "tests/unit/tap.h"
-
-static struct event_base *base;
-static struct gw_pool *pool;
-static struct s3_store *st;
-static char root[256];
-static char data_dir[300];
 
 /* ---- the hook: what it saw, and one outbox record per event ---- */
 
@@ -84,25 +79,6 @@ static size_t events_now(void)
 }
 
 /* ---- plumbing ---- */
-
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-static void run_until(const bool *flag)
-{
-    while (!*flag)
-        event_base_loop(base, EVLOOP_ONCE);
-}
-
-static void settle(void)
-{
-    while (st->loop.inflight > 0 || st->loop.committing)
-        event_base_loop(base, EVLOOP_ONCE);
-}
 
 static void store_open(void)
 {
@@ -431,35 +407,15 @@ static void test_notif_store_survives_reopen_and_bucket_delete(void)
     outbox_clear();
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
-    evthread_use_pthreads();
-    base = event_base_new();
-    pool = gw_pool_new(base, 4);
-    struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-    struct timeval tv = {0, 50 * 1000};
-    event_add(tick, &tv);
-    snprintf(root, sizeof(root), "/tmp/fg-notif-XXXXXX");
-    ASSERT(mkdtemp(root) != NULL);
-    snprintf(data_dir, sizeof(data_dir), "%s/data", root);
+    fixture_init("notif");
     store_open();
 
     subtest(test_notif_store_set_get_remove);
     subtest(test_notif_store_events_carry_config);
     subtest(test_notif_store_survives_reopen_and_bucket_delete);
 
-    s3_store_close(st);
-    gw_pool_free(pool);
-    event_free(tick);
-    event_base_free(base);
-    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_fini();
     return done_testing();
 }

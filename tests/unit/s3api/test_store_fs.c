@@ -21,38 +21,14 @@
 #include "gateway/xmalloc.h"
 #include "s3api/store.h"
 #include "s3api/store_fs_internal.h"
+#include "tests/unit/s3api/store_fixture.h"
 #include "tests/unit/tap.h"
 
 #define MIB (1u << 20)
 
-static struct event_base *base;
-static struct gw_pool *pool;
-static struct s3_store *st;
-static char root[256];     /* mkdtemp */
-static char data_dir[300]; /* root/data */
 static unsigned upload_age_s;
 
 /* ---- plumbing ---- */
-
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-static void run_until(const bool *flag)
-{
-    while (!*flag)
-        event_base_loop(base, EVLOOP_ONCE);
-}
-
-/* Until the store has no pool job left (post-commit moves and unlinks included). */
-static void settle(void)
-{
-    while (st->loop.inflight > 0 || st->loop.committing)
-        event_base_loop(base, EVLOOP_ONCE);
-}
 
 static void store_open(void)
 {
@@ -1283,25 +1259,9 @@ static void test_store_group_commit_batches_concurrent_puts(void)
     ok(same_object("b1", "many/010", d, 70000), "and read back");
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
-    evthread_use_pthreads();
-    base = event_base_new();
-    pool = gw_pool_new(base, 4);
-    struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-    struct timeval tv = {0, 50 * 1000};
-    event_add(tick, &tv);
-    snprintf(root, sizeof(root), "/tmp/fg-store-XXXXXX");
-    ASSERT(mkdtemp(root) != NULL);
-    snprintf(data_dir, sizeof(data_dir), "%s/data", root);
+    fixture_init("store");
     store_open();
 
     subtest(test_store_buckets_create_list_delete);
@@ -1321,10 +1281,6 @@ int main(void)
     subtest(test_store_expires_abandoned_uploads);
     subtest(test_store_group_commit_batches_concurrent_puts);
 
-    s3_store_close(st);
-    gw_pool_free(pool);
-    event_free(tick);
-    event_base_free(base);
-    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_fini();
     return done_testing();
 }

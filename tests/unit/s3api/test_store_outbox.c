@@ -18,13 +18,8 @@
 #include "gateway/xmalloc.h"
 #include "s3api/store.h"
 #include "s3api/store_fs_internal.h"
+#include "tests/unit/s3api/store_fixture.h"
 #include "tests/unit/tap.h"
-
-static struct event_base *base;
-static struct gw_pool *pool;
-static struct s3_store *st;
-static char root[256];
-static char data_dir[300];
 
 /* ---- the hook: records what it saw, adds one outbox record per event ---- */
 
@@ -102,25 +97,6 @@ static void on_notified(void *arg)
 }
 
 /* ---- plumbing ---- */
-
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-static void run_until(const bool *flag)
-{
-    while (!*flag)
-        event_base_loop(base, EVLOOP_ONCE);
-}
-
-static void settle(void)
-{
-    while (st->loop.inflight > 0 || st->loop.committing)
-        event_base_loop(base, EVLOOP_ONCE);
-}
 
 static void store_open(void)
 {
@@ -525,25 +501,9 @@ static void test_outbox_no_hook_no_records(void)
     s3_store_set_event_hook(st, on_event, &hook_arg_tag);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
-    evthread_use_pthreads();
-    base = event_base_new();
-    pool = gw_pool_new(base, 4);
-    struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-    struct timeval tv = {0, 50 * 1000};
-    event_add(tick, &tv);
-    snprintf(root, sizeof(root), "/tmp/fg-outbox-XXXXXX");
-    ASSERT(mkdtemp(root) != NULL);
-    snprintf(data_dir, sizeof(data_dir), "%s/data", root);
+    fixture_init("outbox");
     store_open();
 
     subtest(test_outbox_put_records_read_remove_reopen);
@@ -552,10 +512,6 @@ int main(void)
     subtest(test_outbox_failed_batch_retried_alone_adds_once);
     subtest(test_outbox_no_hook_no_records);
 
-    s3_store_close(st);
-    gw_pool_free(pool);
-    event_free(tick);
-    event_base_free(base);
-    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_fini();
     return done_testing();
 }
