@@ -352,6 +352,42 @@ static struct queue *need_queue(struct areq *a)
     return a->adm->deps.queue;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* An event's key as S3 writes it (form encoding: '+' for space, %XX); NULL when it holds a
+ * bad escape or a NUL byte. malloc'd. */
+static char *form_decode(const char *in)
+{
+    char *out = xmalloc(strlen(in) + 1);
+    size_t o = 0;
+    for (const char *p = in; *p != '\0'; p++) {
+        if (*p == '+') {
+            out[o++] = ' ';
+        } else if (*p == '%') {
+            int hi = hex_digit(p[1]), lo = hi < 0 ? -1 : hex_digit(p[2]);
+            if (lo < 0 || (hi == 0 && lo == 0)) {
+                free(out);
+                return NULL;
+            }
+            out[o++] = (char)(hi * 16 + lo);
+            p += 2;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static void invoke(struct areq *a)
 {
     char pool[64], rev[17];
@@ -381,21 +417,12 @@ static void invoke(struct areq *a)
     char *dkey = NULL;
     if (bucket != NULL && key != NULL) {
         /* event keys are URL-encoded ('+' for spaces) */
-        dkey = xmalloc(strlen(key) + 1);
-        size_t o = 0;
-        for (const char *p = key; *p != '\0'; p++) {
-            int hi, lo;
-            if (*p == '+') {
-                dkey[o++] = ' ';
-            } else if (*p == '%' && p[1] != '\0' && p[2] != '\0' &&
-                       sscanf(p + 1, "%1x%1x", (unsigned *)&hi, (unsigned *)&lo) == 2) {
-                dkey[o++] = (char)(hi * 16 + lo);
-                p += 2;
-            } else {
-                dkey[o++] = *p;
-            }
+        dkey = form_decode(key);
+        if (dkey == NULL) {
+            json_decref(ev);
+            send_error(a, 400, "the event's object key is not a valid URL-encoded key");
+            return;
         }
-        dkey[o] = '\0';
         spec.bucket = bucket;
         spec.key = dkey;
     } else {

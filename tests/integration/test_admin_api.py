@@ -158,6 +158,11 @@ def body(run):
         r = api('POST', '/run/echo', body=ev)
         run.ok(r.status == 200 and b'out:object body' in r.body,
                'POST /run with an S3 event runs on that object', (r.status, r.body))
+        for bad in ('a%00b', 'a%2', 'a%zz'):
+            ev = json.dumps({'Records': [{'s3': {'bucket': {'name': 'plainbkt'},
+                                                 'object': {'key': bad}}}]})
+            r = api('POST', '/job/echo', body=ev)
+            run.eq(r.status, 400, 'an event key %r that does not decode -> 400' % bad)
         r = api('POST', '/job/nosuch', body=b'x')
         run.eq(r.status, 404, 'POST /job of an unknown service -> 404')
         r = api('POST', '/run/nosuch', body=b'x')
