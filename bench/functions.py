@@ -15,11 +15,13 @@ and prints one table with the figures, the targets and ok/MISS.
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -196,6 +198,17 @@ def cpu_s(pid):
         return 0.0
 
 
+def is_tmpfs(path):
+    """Whether path is a writable tmpfs mount point (from /proc/mounts)."""
+    try:
+        with open('/proc/mounts') as f:
+            mounts = [line.split() for line in f]
+    except OSError:
+        return False
+    return any(m[1] == path and m[2] == 'tmpfs' for m in mounts if len(m) > 2) and \
+        os.access(path, os.W_OK)
+
+
 def pairs(flat):
     return dict(zip(flat[0::2], flat[1::2]))
 
@@ -282,6 +295,7 @@ class Bench:
         self.notes = []
         self.workers = []
         self.wseq = 0
+        self.work_dir = None
 
     # -- setup --
 
@@ -294,6 +308,11 @@ class Bench:
             self.notes.append('redis-server pinned with the clients, not with floodgate')
         self.redis.start()
         self.latfile = run.path('lat-starts.txt')
+        self.work_dir = run.tmp
+        if self.a.work_dir == 'auto':
+            self.a.work_dir = '/dev/shm' if is_tmpfs('/dev/shm') else ''
+        if self.a.work_dir:
+            self.work_dir = tempfile.mkdtemp(prefix='fnbench-jobs-', dir=self.a.work_dir)
         open(self.latfile, 'w').close()
         cfg = run.write_config('fg.yaml', CONFIG % {'redis': self.redis.url, 'bash': BASH,
                                                     'latfile': self.latfile})
@@ -313,7 +332,8 @@ class Bench:
         for i in range(n):
             self.wseq += 1
             w = fgtest.Worker(self.run, self.redis, self.fg, name='w%d' % self.wseq,
-                              pools=pools, concurrency=concurrency)
+                              pools=pools, concurrency=concurrency,
+                              args=('--work-dir', self.work_dir))
             w.argv = self.pin_cli + w.argv
             ws.append(w.start())
         self.workers += ws
@@ -454,6 +474,7 @@ class Bench:
                               % (tag, g.get('lag'), g.get('pending'), m))
         subprocess.run(['sync'])
         time.sleep(0.5)
+        prof = self.perf_start('jobs-%s' % tag, system_wide=True)
         t0 = time.monotonic()
         ws = self.start_workers(n_workers, conc)
         deadline = t0 + self.a.drain_timeout
@@ -469,6 +490,7 @@ class Bench:
                 break
             time.sleep(0.005)
         t1 = time.monotonic()
+        self.perf_stop(prof)
         self.stop_workers(ws)
         ids = self.r.cmd('ZRANGEBYSCORE', 'fg:jobs:noop', since_ms, '+inf')
         recs = self.r.pipeline([('HMGET', 'fg:job:%s' % i, 'status', 'started_ms',
@@ -489,8 +511,35 @@ class Bench:
             srv = len(ok) / span if span > 0 else None
         return rate, srv
 
+    def spawn_ceiling(self):
+        """The machine's own limit for process-per-file: one loop per CPU that spawns the
+        no-op script through /bin/sh (posix_spawn, as the worker's vfork-style clone) and waits
+        for it, nothing else running. Returns spawns/s summed over the loops."""
+        script = self.run.path('noop.sh')
+        with open(script, 'w') as f:
+            f.write('#!/bin/sh\n:\n')
+        loop = ('import os, sys, time\n'
+                'end = time.monotonic() + float(sys.argv[2]); n = 0; t0 = time.monotonic()\n'
+                'while time.monotonic() < end:\n'
+                '    os.waitpid(os.posix_spawn("/bin/sh", ["sh", sys.argv[1]], os.environ), 0)\n'
+                '    n += 1\n'
+                'print(n / (time.monotonic() - t0))\n')
+        ncpu = os.cpu_count() or 1
+        procs = []
+        for cpu in range(ncpu):
+            pin = [TASKSET, '-c', str(cpu)] if self.pin_srv else []
+            procs.append(subprocess.Popen(pin + [sys.executable, '-c', loop, script, '3'],
+                                          stdout=subprocess.PIPE, text=True))
+        rates = [float(p.communicate()[0].strip() or 0) for p in procs]
+        total = sum(rates)
+        self.row('machine: spawn+wait of the no-op script', '%.0f /s' % total, '(ceiling)', '',
+                 '%d loop%s, one per CPU: %s; nothing else running'
+                 % (ncpu, 's' if ncpu > 1 else '', '/'.join('%.0f' % r for r in rates)))
+        return total
+
     def case_jobs(self):
         a = self.a
+        ceiling = self.spawn_ceiling()
         # a short probe sizes M so that a drain takes about --drain-seconds
         probe, _ = self.drain_once(1, 4, 300, 'probe')
         m = a.jobs or int(min(3000, max(500, probe * a.drain_seconds)))
@@ -517,7 +566,8 @@ class Bench:
                                                                          best[1]),
                      '%.0f jobs/s' % best[0], '>= %d' % TARGET_JOBS_S,
                      'ok' if best[0] >= TARGET_JOBS_S else 'MISS',
-                     '%s; first start->last end %.0f/s' % ('; '.join(detail), best[2] or 0))
+                     '%s; first start->last end %.0f/s; %.2fx the spawn ceiling'
+                     % ('; '.join(detail), best[2] or 0, best[0] / ceiling if ceiling else 0))
 
     # -- 4. relay --
 
@@ -589,6 +639,24 @@ class Bench:
             print(r.stdout)
         return parse_wrk(r.stdout)
 
+    def perf_start(self, name, system_wide=False):
+        """--perf DIR: `perf record -g` of floodgate and redis-server (or of every CPU) into
+        DIR/NAME.data."""
+        if not self.a.perf:
+            return None
+        os.makedirs(self.a.perf, exist_ok=True)
+        out = os.path.join(self.a.perf, name + '.data')
+        who = ['-a'] if system_wide else ['-p', '%d,%d' % (self.fg.pid, self.redis.pid)]
+        p = subprocess.Popen(['perf', 'record', '-q', '-F', '1999', '-g', '-o', out] + who,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        return p
+
+    def perf_stop(self, p):
+        if p is not None:
+            p.send_signal(signal.SIGINT)
+            p.wait(timeout=60)
+
     def wrk_case(self, bucket, tag, res, stop_redis=False):
         """One wrk run into `bucket`; appends rps and the gateway's and Redis's CPU time per
         request (ms) to res[bucket]."""
@@ -600,9 +668,11 @@ class Bench:
         if stop_redis:
             self.redis.signal(signal.SIGSTOP)
         try:
+            prof = self.perf_start('%s-%s' % (bucket, tag))
             c0 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
             w = self.wrk(f)
             c1 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
+            self.perf_stop(prof)
         finally:
             if stop_redis:
                 self.redis.signal(signal.SIGCONT)
@@ -624,30 +694,53 @@ class Bench:
                      med([r[2] for r in runs]), med([r[3] for r in runs]), extra))
         return rps
 
-    def case_put(self):
+    def place_redis(self, pin):
+        """Moves the running redis-server (every thread) to the CPUs of a taskset prefix."""
+        if pin:
+            subprocess.run([TASKSET, '-a', '-p', '-c', pin[2], str(self.redis.pid)],
+                           check=True, stdout=subprocess.DEVNULL)
+
+    def put_pair(self, label, tag, where):
+        """Alternates wrk runs into `plain` and `bound`; rows for both and their ratio."""
         a = self.a
         res = {}
         for rep in range(a.alternations):
             for bucket in ('plain', 'bound'):
-                self.wrk_case(bucket, 'w%d' % rep, res)
-        xl = self.r.cmd('XLEN', 'fg:inv:idle')
-        if a.put_redis_stopped:
-            # the same, with Redis stopped: the outbox write alone, no relay (info)
-            for rep in range(a.alternations):
-                self.wrk_case('bound-stopped', 's%d' % rep, res, stop_redis=True)
-        self.wait_outbox_empty()
-        mp = self.put_row('PUT 4 KiB, bucket without a service', res['plain'], '(baseline)')
-        mb = self.put_row('PUT 4 KiB, bucket with a bound service', res['bound'],
-                          extra='; %d events relayed' % xl)
+                self.wrk_case(bucket, '%s%d' % (tag, rep), res)
+        mp = self.put_row('PUT 4 KiB, bucket without a service%s' % label, res['plain'],
+                          '(baseline)')
+        mb = self.put_row('PUT 4 KiB, bucket with a bound service%s' % label, res['bound'])
         ratio = mb / mp if mp else 0
         self.row('  with a service / without', '%.2fx' % ratio, '>= %.2fx' % TARGET_PUT_RATIO,
                  'ok' if ratio >= TARGET_PUT_RATIO else 'MISS',
-                 'Redis connected, no worker running (events queue in Redis)')
-        if 'bound-stopped' in res:
+                 'Redis %s; no worker running (events queue in Redis)' % where)
+        return mp
+
+    def case_put(self):
+        a = self.a
+        if self.pin_srv and not a.redis_with_clients:
+            # Redis beside the gateway (one core for both: the pessimistic case), then on the
+            # clients' CPU (as in production, where Redis runs elsewhere), in the same run
+            mp = self.put_pair(' [Redis: gateway CPU]', 'g', 'on the gateway\'s CPU')
+            self.place_redis(self.pin_cli)
+            try:
+                self.put_pair(' [Redis: other CPU]', 'o', 'on the clients\' CPU')
+            finally:
+                self.place_redis(self.pin_srv)
+        else:
+            mp = self.put_pair('', 'w', 'placed by --redis-with-clients / --no-pin')
+        self.notes.append('PUT: %d events relayed into fg:inv:idle'
+                          % self.r.cmd('XLEN', 'fg:inv:idle'))
+        if a.put_redis_stopped:
+            # the bound bucket with Redis stopped: the outbox write alone, no relay (info)
+            res = {}
+            for rep in range(a.alternations):
+                self.wrk_case('bound-stopped', 's%d' % rep, res, stop_redis=True)
+            self.wait_outbox_empty()
             ms = self.put_row('  bound service, Redis stopped (no relay)', res['bound-stopped'],
                               '(info)')
             self.row('    Redis stopped / without', '%.2fx' % (ms / mp if mp else 0), '(info)',
-                     '', 'the outbox write alone')
+                     '', 'the outbox write alone, against the first baseline')
 
     # -- table --
 
@@ -663,6 +756,7 @@ class Bench:
                      '; floodgate + redis-server pinned to CPU %s, workers/wrk/this script '
                      'to CPU %s' % (self.pin_srv[-1], self.pin_cli[-1]) if self.pin_srv else
                      ''), flush=True)
+            print('job dirs (floodgate-worker --work-dir) in %s' % self.work_dir, flush=True)
             steps = (('Redis PING', self.case_ping), ('latency', self.case_latency),
                      ('jobs/s', self.case_jobs), ('relay', self.case_relay),
                      ('PUT with/without a service', self.case_put))
@@ -683,6 +777,8 @@ class Bench:
             if a.keep:
                 os.environ['FG_KEEP_TMP'] = '1'
             self.run.teardown()
+            if self.a.work_dir and self.work_dir:
+                shutil.rmtree(self.work_dir, ignore_errors=True)
         missed = [r for r in self.rows if r[3] == 'MISS']
         return 1 if (missed and a.strict) else 0
 
@@ -724,6 +820,12 @@ def main():
                     'be), not on the gateway\'s CPU')
     ap.add_argument('--strict', action='store_true', help='exit 1 when a target is missed')
     ap.add_argument('--keep', action='store_true', help='keep the temp dir')
+    ap.add_argument('--work-dir', metavar='DIR', default='auto',
+                    help="where the workers' job dirs go (--work-dir of floodgate-worker); "
+                    "default: /dev/shm when it is a tmpfs, else the bench temp dir; '' for "
+                    'the bench temp dir')
+    ap.add_argument('--perf', metavar='DIR', help='perf record floodgate and redis-server '
+                    'during each PUT run, and every CPU during each drain, into DIR')
     ap.add_argument('-v', '--verbose', action='store_true', help='print wrk output')
     a = ap.parse_args()
     a.worker_counts = [int(x) for x in a.worker_counts.split(',') if x]

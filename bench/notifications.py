@@ -192,35 +192,57 @@ class Bench:
             fh.write('\n'.join(out) + '\n')
         return p
 
-    def case_dead(self):
+    def dead_pair(self, label, tag, where):
+        """Alternates wrk runs into `plain` and `dead`; rows for both and their ratio."""
         a = self.a
         res = {'plain': [], 'dead': []}
         for rep in range(a.alternations):
             for b in ('plain', 'dead'):
-                f = self.put_file(b, 'w%d' % rep)
+                f = self.put_file(b, '%s%d' % (tag, rep))
                 subprocess.run(['sync'])
                 time.sleep(1)
-                c0 = cpu_s(self.fg.pid)
+                c0 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
                 w = self.wrk(self.fg.port, f, 4 * KiB)
-                c1 = cpu_s(self.fg.pid)
+                c1 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
                 if w['non2xx'] or w['errors']:
                     self.notes.append('wrk %s: %d non-2xx %s' % (b, w['non2xx'], w['errors']))
-                res[b].append((w['rps'] or 0, w['p99'],
-                               1000 * (c1 - c0) / max(1, w['requests'])))
+                n = max(1, w['requests'])
+                res[b].append((w['rps'] or 0, w['p99'], 1000 * (c1[0] - c0[0]) / n,
+                               1000 * (c1[1] - c0[1]) / n))
         mp = med([r[0] for r in res['plain']])
         md = med([r[0] for r in res['dead']])
         for b, name in (('plain', 'PUT 4 KiB, bucket without notifications'),
                         ('dead', 'PUT 4 KiB, bucket bound to a dead target')):
-            self.row(name, '%.0f req/s' % med([r[0] for r in res[b]]), '', '',
-                     'runs %s; p99 %s; gateway CPU/req %.3f ms' % (
+            self.row(name + label, '%.0f req/s' % med([r[0] for r in res[b]]), '', '',
+                     'runs %s; p99 %s; CPU/req: gateway %.3f ms, redis %.3f ms' % (
                          '/'.join('%.0f' % r[0] for r in res[b]),
-                         '/'.join(r[1] for r in res[b]), med([r[2] for r in res[b]])))
+                         '/'.join(r[1] for r in res[b]), med([r[2] for r in res[b]]),
+                         med([r[3] for r in res[b]])))
         ratio = md / mp if mp else 0
         self.row('  dead target / none', '%.2fx' % ratio, '>= %.2fx' % TARGET_DEAD_RATIO,
                  'ok' if ratio >= TARGET_DEAD_RATIO else 'MISS',
-                 '%d retries so far' % metric(self.fg.port,
-                                              'floodgate_notification_retried_total'
-                                              '{target="dead"}'))
+                 'Redis %s; %d retries so far' % (
+                     where, metric(self.fg.port,
+                                   'floodgate_notification_retried_total{target="dead"}')))
+
+    def place_redis(self, pin):
+        """Moves the running redis-server (every thread) to the CPUs of a taskset prefix."""
+        if pin:
+            subprocess.run([TASKSET, '-a', '-p', '-c', pin[2], str(self.redis.pid)],
+                           check=True, stdout=subprocess.DEVNULL)
+
+    def case_dead(self):
+        if self.pin_srv and not self.a.redis_with_clients:
+            # Redis beside the gateway (the pessimistic case), then on the clients' CPU (as in
+            # production, where Redis runs elsewhere), in the same run
+            self.dead_pair(' [Redis: gateway CPU]', 'g', 'on the gateway\'s CPU')
+            self.place_redis(self.pin_cli)
+            try:
+                self.dead_pair(' [Redis: other CPU]', 'o', 'on the clients\' CPU')
+            finally:
+                self.place_redis(self.pin_srv)
+        else:
+            self.dead_pair('', 'w', 'placed by --redis-with-clients / --no-pin')
 
     def print_table(self):
         print_table(self.rows, self.notes)
