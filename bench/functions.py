@@ -198,6 +198,13 @@ def cpu_s(pid):
         return 0.0
 
 
+def move_to(pin, pid):
+    """Moves a running process (every thread) to the CPUs of a taskset prefix."""
+    if pin:
+        subprocess.run([TASKSET, '-a', '-p', '-c', pin[2], str(pid)], check=True,
+                       stdout=subprocess.DEVNULL)
+
+
 def is_tmpfs(path):
     """Whether path is a writable tmpfs mount point (from /proc/mounts)."""
     try:
@@ -694,12 +701,6 @@ class Bench:
                      med([r[2] for r in runs]), med([r[3] for r in runs]), extra))
         return rps
 
-    def place_redis(self, pin):
-        """Moves the running redis-server (every thread) to the CPUs of a taskset prefix."""
-        if pin:
-            subprocess.run([TASKSET, '-a', '-p', '-c', pin[2], str(self.redis.pid)],
-                           check=True, stdout=subprocess.DEVNULL)
-
     def put_pair(self, label, tag, where):
         """Alternates wrk runs into `plain` and `bound`; rows for both and their ratio."""
         a = self.a
@@ -722,11 +723,11 @@ class Bench:
             # Redis beside the gateway (one core for both: the pessimistic case), then on the
             # clients' CPU (as in production, where Redis runs elsewhere), in the same run
             mp = self.put_pair(' [Redis: gateway CPU]', 'g', 'on the gateway\'s CPU')
-            self.place_redis(self.pin_cli)
+            move_to(self.pin_cli, self.redis.pid)
             try:
-                self.put_pair(' [Redis: other CPU]', 'o', 'on the clients\' CPU')
+                mp = self.put_pair(' [Redis: other CPU]', 'o', 'on the clients\' CPU')
             finally:
-                self.place_redis(self.pin_srv)
+                move_to(self.pin_srv, self.redis.pid)
         else:
             mp = self.put_pair('', 'w', 'placed by --redis-with-clients / --no-pin')
         self.notes.append('PUT: %d events relayed into fg:inv:idle'
@@ -740,7 +741,7 @@ class Bench:
             ms = self.put_row('  bound service, Redis stopped (no relay)', res['bound-stopped'],
                               '(info)')
             self.row('    Redis stopped / without', '%.2fx' % (ms / mp if mp else 0), '(info)',
-                     '', 'the outbox write alone, against the first baseline')
+                     '', 'the outbox write alone, against the last baseline')
 
     # -- table --
 

@@ -23,8 +23,8 @@ SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, 'tests', 'integration'))
 sys.path.insert(0, HERE)
 import fgtest  # noqa: E402
-from functions import (Client, TASKSET, WRK, cpu_s, die, med, print_table,  # noqa: E402
-                       put_many)
+from functions import (Client, TASKSET, WRK, cpu_s, die, med, move_to,  # noqa: E402
+                       print_table, put_many)
 from run import parse_wrk  # noqa: E402
 
 KiB = 1024
@@ -225,22 +225,16 @@ class Bench:
                      where, metric(self.fg.port,
                                    'floodgate_notification_retried_total{target="dead"}')))
 
-    def place_redis(self, pin):
-        """Moves the running redis-server (every thread) to the CPUs of a taskset prefix."""
-        if pin:
-            subprocess.run([TASKSET, '-a', '-p', '-c', pin[2], str(self.redis.pid)],
-                           check=True, stdout=subprocess.DEVNULL)
-
     def case_dead(self):
         if self.pin_srv and not self.a.redis_with_clients:
             # Redis beside the gateway (the pessimistic case), then on the clients' CPU (as in
             # production, where Redis runs elsewhere), in the same run
             self.dead_pair(' [Redis: gateway CPU]', 'g', 'on the gateway\'s CPU')
-            self.place_redis(self.pin_cli)
+            move_to(self.pin_cli, self.redis.pid)
             try:
                 self.dead_pair(' [Redis: other CPU]', 'o', 'on the clients\' CPU')
             finally:
-                self.place_redis(self.pin_srv)
+                move_to(self.pin_srv, self.redis.pid)
         else:
             self.dead_pair('', 'w', 'placed by --redis-with-clients / --no-pin')
 
