@@ -275,6 +275,7 @@ static int wire_functions(struct daemon *d, struct fg_settings *s)
             .count = outbox_count,
             .arg = d->api,
         };
+        s3_outbox_identity(d->api, ob.source, &ob.first_id);
         d->queue = queue_new(d->base, &s->jobs, &ob, msg, sizeof(msg));
         if (d->queue == NULL) {
             log_error(&main_log, "redis: %s", msg);

@@ -10,8 +10,8 @@
 
 #include "gateway/xmalloc.h"
 
-/* Ids name deliveries and jobs (the relay's seen:{id} dedupe), so they must be unique, not
- * secret. A getrandom() per id cost more than the rest of the hook, so each thread draws 128
+/* Ids name deliveries and jobs (receivers dedupe deliveries on them), so they must be unique,
+ * not secret. A getrandom() per id cost more than the rest of the hook, so each thread draws 128
  * random bits once and then counts: an id is the thread's 64 high random bits and its 64 low
  * bits plus a counter, shaped as a v4 UUID (the version and variant bits overwrite 4 high and
  * 2 low bits). Within a thread ids repeat only after 2^62 of them; two threads (of any

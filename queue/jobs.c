@@ -50,10 +50,9 @@ static int send_enqueue(struct queue_op *op, const struct queue_job_spec *spec,
 {
     struct queue *q = op->q;
     struct job_ctx *j = ctx_of(op);
-    char k_seen[QUEUE_KEY_MAX], k_job[QUEUE_KEY_MAX], k_inv[QUEUE_KEY_MAX], k_jobs[QUEUE_KEY_MAX];
-    char ttl[16], created[24], attempts[16];
+    char k_relayed[QUEUE_KEY_MAX], k_job[QUEUE_KEY_MAX], k_inv[QUEUE_KEY_MAX];
+    char k_jobs[QUEUE_KEY_MAX], created[24], attempts[16];
     const char *pool = spec->pool != NULL ? spec->pool : "default";
-    snprintf(ttl, sizeof(ttl), "%d", QK_SEEN_TTL_S);
     snprintf(created, sizeof(created), "%" PRIu64, queue_now_ms());
     snprintf(attempts, sizeof(attempts), "%u", spec->max_attempts > 0 ? spec->max_attempts : 1);
 
@@ -68,12 +67,13 @@ static int send_enqueue(struct queue_op *op, const struct queue_job_spec *spec,
     }
     const char *argv[32];
     size_t n = 0;
-    argv[n++] = queue_key(q, k_seen, "seen:", j->id);
+    /* not from the outbox: seq "0", no dedupe (the mark is named but left alone) */
+    argv[n++] = queue_key(q, k_relayed, "relayed:", q->ob.source[0] != '\0' ? q->ob.source : "-");
     argv[n++] = queue_key(q, k_job, "job:", j->id);
     argv[n++] = queue_key(q, k_inv, "inv:", pool);
     argv[n++] = queue_key(q, k_jobs, "jobs:", spec->service);
     argv[n++] = j->id;
-    argv[n++] = ttl;
+    argv[n++] = "0";
     argv[n++] = created;
     const char *fields[][2] = {
         {"id", j->id},

@@ -8,14 +8,22 @@
 
 #include <openssl/evp.h>
 
+/* The dedupe of relayed outbox records in enqueue and enqueue_ntf (see keys.h): the check
+ * first, the mark last, so that a script stopped by an error halfway leaves no mark and the
+ * record sent again is done again (every write before the mark can be repeated). Ids stay far
+ * below 2^53, where Lua's numbers are exact. */
+#define DEDUPE_CHECK                                                                               \
+    "local seq = tonumber(ARGV[2])\n"                                                              \
+    "if seq > 0 and seq <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end\n"
+#define DEDUPE_MARK "if seq > 0 then redis.call('SET', KEYS[1], ARGV[2]) end\n"
+
 struct qk_script qk_enqueue = {
     .name = "enqueue",
-    .text = "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end\n"
-            "redis.call('HSET', KEYS[2], 'status', 'pending', 'attempts', '0', "
-            "unpack(ARGV, 4))\n"
-            "redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])\n"
-            "redis.call('XADD', KEYS[3], '*', 'job', ARGV[1])\n"
-            "return 1\n",
+    .text =
+        DEDUPE_CHECK "redis.call('HSET', KEYS[2], 'status', 'pending', 'attempts', '0', "
+                     "unpack(ARGV, 4))\n"
+                     "redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])\n"
+                     "redis.call('XADD', KEYS[3], '*', 'job', ARGV[1])\n" DEDUPE_MARK "return 1\n",
 };
 
 struct qk_script qk_start = {
@@ -77,10 +85,19 @@ struct qk_script qk_promote = {
 
 struct qk_script qk_enqueue_ntf = {
     .name = "enqueue_ntf",
-    .text = "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end\n"
-            "redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], 'body', ARGV[3], 'created_ms', "
-            "ARGV[4], 'attempts', '0')\n"
-            "return 1\n",
+    .text = DEDUPE_CHECK
+    "redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], 'body', ARGV[3], 'created_ms', "
+    "ARGV[4], 'attempts', '0')\n" DEDUPE_MARK "return 1\n",
+};
+
+struct qk_script qk_relay_check = {
+    .name = "relay_check",
+    .text = "local last = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+            "if last >= tonumber(ARGV[1]) then\n"
+            "  redis.call('DEL', KEYS[1])\n"
+            "  return last\n"
+            "end\n"
+            "return 0\n",
 };
 
 struct qk_script qk_ntf_retry = {
@@ -134,7 +151,7 @@ struct qk_script qk_ntf_replay = {
 
 struct qk_script *const qk_scripts[] = {
     &qk_enqueue,   &qk_start,    &qk_finish,      &qk_promote,    &qk_enqueue_ntf,
-    &qk_ntf_retry, &qk_ntf_dead, &qk_ntf_promote, &qk_ntf_replay,
+    &qk_ntf_retry, &qk_ntf_dead, &qk_ntf_promote, &qk_ntf_replay, &qk_relay_check,
 };
 const size_t qk_n_scripts = sizeof(qk_scripts) / sizeof(qk_scripts[0]);
 

@@ -16,7 +16,8 @@
  *                     half and the last half are kept around a "[... N bytes cut ...]" line)
  *   P out:{id}        string: stdout alone, capped, for POST /run; EXPIRE 300 s
  *   P in:{id}         string: the payload of an API job without an S3 input
- *   P seen:{id}       dedupe of relayed outbox records (SET NX EX 86400)
+ *   P relayed:{source} string: the id of the last record of outbox `source` (a gateway's
+ *                     data dir) enqueued; a record at or below it is a repeat and is skipped
  *   P delay           sorted set of job ids due for a retry, scored by due time (ms)
  *   P dlq:{service}   stream of dead jobs: {job, reason, attempts, log_tail, time_ms}
  *   P workers:{pool}  sorted set of worker ids scored by their last heartbeat (ms)
@@ -53,7 +54,6 @@
 
 #define QK_GROUP      "workers"
 #define QK_NTF_GROUP  "deliver"
-#define QK_SEEN_TTL_S 86400
 #define QK_DONE_TTL_S 300
 
 /* The scripts (text) and their SHA-1 (hex), computed once. */
@@ -62,8 +62,10 @@ struct qk_script {
     const char *text;
     char sha[41];
 };
-/* enqueue: KEYS seen:{id} job:{id} inv:{pool} jobs:{service}; ARGV id seen_ttl created_ms
- *          field value ...  -> 1 enqueued, 0 duplicate */
+/* enqueue: KEYS relayed:{source} job:{id} inv:{pool} jobs:{service}; ARGV id seq created_ms
+ *          field value ...  -> 1 enqueued, 0 duplicate (seq, the outbox id, is at or below
+ *          relayed:{source}, which is set to seq otherwise); seq "0": not from an outbox, no
+ *          dedupe and relayed:{source} untouched */
 extern struct qk_script qk_enqueue;
 /* start:   KEYS job:{id}; ARGV worker now_ms -> nil when the job is gone, "ended" when it
  *          already succeeded or is dead, else the record (HGETALL) after setting status
@@ -81,9 +83,13 @@ extern struct qk_script qk_finish;
  *          (status pending), returns how many */
 extern struct qk_script qk_promote;
 
-/* enqueue_ntf: KEYS seen:{id} ntf:{target}; ARGV id seen_ttl body created_ms -> 1 added
- *          {id, body, created_ms, attempts "0"} to the stream, 0 duplicate */
+/* enqueue_ntf: KEYS relayed:{source} ntf:{target}; ARGV id seq body created_ms -> 1 added
+ *          {id, body, created_ms, attempts "0"} to the stream, 0 duplicate (as enqueue) */
 extern struct qk_script qk_enqueue_ntf;
+/* relay_check: KEYS relayed:{source}; ARGV first_id -> the mark, deleted, when it is at or
+ *          above first_id (ids this outbox had not handed out yet: a data dir restored from an
+ *          older copy, whose records must not be taken for repeats); else 0 */
+extern struct qk_script qk_relay_check;
 /* ntf_retry: KEYS ntf:{t} ntfdelay:{t}; ARGV entry_id due_ms id body created_ms attempts
  *          -> XACK + XDEL the entry and add it to ntfdelay (attempts as given: the caller adds
  *          one); 0 (nothing done) when the entry was no longer pending in the group */

@@ -10,11 +10,13 @@
  * (the S3 event message, JSON text), max_attempts, rev, created_ms (decimal ms since the
  * epoch). The relay turns it into the job record job:{id} (status "pending", attempts "0",
  * every field as a field), indexes it in jobs:{service}, and adds {job: id} to the stream
- * inv:{pool}, all in one Lua script that first sets seen:{id} (NX, a day): a record relayed
- * twice (a crash between Redis' reply and the outbox removal) is enqueued once.
+ * inv:{pool}, all in one Lua script that first compares the record's outbox id with
+ * relayed:{source}, the last id Redis took from this outbox, and moves that mark on: a record
+ * relayed twice (a crash between Redis' reply and the outbox removal, a connection lost
+ * mid-batch) is enqueued once, with one key per outbox rather than one per event.
  * kind 'n' (a bucket notification) has id (uuid: one per delivery), target, body (the message
  * to deliver, JSON text) and created_ms; it is added to the stream ntf:{target} as {id, body,
- * created_ms, attempts "0"} after the same seen:{id} dedupe.
+ * created_ms, attempts "0"} after the same dedupe.
  * notify/ writes this form and queue/ reads it, neither including the other; both sides' unit
  * tests check the same example: kind 'n' with id "u1", target "t", body "{}", created_ms "5" is
  *   "FR1n" 02000000 "id" 02000000 "u1" 06000000 "target" 01000000 "t" 04000000 "body"
@@ -66,6 +68,11 @@ struct queue_outbox {
     void (*remove)(void *arg, const uint64_t *ids, size_t n);
     uint64_t (*count)(void *arg);
     void *arg;
+    /* s3_outbox_identity(): the outbox's name in relayed:{source}, and the first id handed out
+     * since it was opened. On its first connection the relay drops a mark at or above
+     * first_id (the data dir was restored from an older copy: its records were never seen). */
+    char source[33];
+    uint64_t first_id;
 };
 
 /* Starts connecting (and reconnecting, with capped exponential backoff from 100 ms to 5 s)

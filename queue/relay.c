@@ -51,7 +51,9 @@ struct queue_relay {
     struct event *ev_retry;
     struct event *ev_gap;
     struct event *tick;
-    int64_t round_us; /* when the last round started (monotonic) */
+    int64_t round_us;              /* when the last round started (monotonic) */
+    char k_relayed[QUEUE_KEY_MAX]; /* relayed:{source}, the dedupe mark */
+    bool checked;                  /* relay_check answered once since start */
 };
 
 static int64_t now_us(void)
@@ -170,15 +172,15 @@ static bool is_decimal(struct span s)
     return true;
 }
 
-#define SEEN_TTL_TEXT "86400"
-_Static_assert(QK_SEEN_TTL_S == 86400, "SEEN_TTL_TEXT follows QK_SEEN_TTL_S");
-
-/* Builds the enqueue call of one record in argv/lens; its arguments point into the record or
- * into keys[]. Returns the script, or NULL with *why when the record is not one of ours. */
-static const struct qk_script *build_call(const struct queue *q, const struct queue_rec *rec,
-                                          char keys[4][QUEUE_KEY_MAX], const char **argv,
-                                          size_t *lens, int *argc, int *nkeys, const char **why)
+/* Builds the enqueue call of one record (outbox id `seq`, as decimal text) in argv/lens; its
+ * arguments point into the record, seq or keys[]. Returns the script, or NULL with *why when
+ * the record is not one of ours. */
+static const struct qk_script *build_call(const struct queue_relay *r, const struct queue_rec *rec,
+                                          const char *seq, char keys[4][QUEUE_KEY_MAX],
+                                          const char **argv, size_t *lens, int *argc, int *nkeys,
+                                          const char **why)
 {
+    const struct queue *q = r->q;
     struct span id, created, a, b;
     size_t n = 0;
     if (queue_rec_need(rec, "id", &id) != 0 || queue_rec_need(rec, "created_ms", &created) != 0 ||
@@ -186,11 +188,8 @@ static const struct qk_script *build_call(const struct queue *q, const struct qu
         *why = "no id or no decimal created_ms";
         return NULL;
     }
-    if (!key_of(q, keys[0], &lens[0], "seen:", id)) {
-        *why = "id too long";
-        return NULL;
-    }
-    argv[n++] = keys[0];
+    argv[n] = r->k_relayed;
+    lens[n++] = strlen(r->k_relayed);
     if (rec->kind == 'j') {
         if (queue_rec_need(rec, "pool", &a) != 0 || queue_rec_need(rec, "service", &b) != 0) {
             *why = "a job record without pool or service";
@@ -222,8 +221,8 @@ static const struct qk_script *build_call(const struct queue *q, const struct qu
     *nkeys = (int)n;
     argv[n] = id.ptr;
     lens[n++] = id.len;
-    argv[n] = SEEN_TTL_TEXT;
-    lens[n++] = sizeof(SEEN_TTL_TEXT) - 1;
+    argv[n] = seq;
+    lens[n++] = strlen(seq);
     if (rec->kind == 'n') {
         argv[n] = b.ptr;
         lens[n++] = b.len;
@@ -251,14 +250,15 @@ static int send_record(struct batch *b, const struct queue_outbox_rec *rec)
 {
     struct queue *q = b->r->q;
     struct queue_rec parsed;
-    char keys[4][QUEUE_KEY_MAX];
+    char keys[4][QUEUE_KEY_MAX], seq[24];
     const char *argv[8 + 2 * QUEUE_REC_MAX_FIELDS];
     size_t lens[8 + 2 * QUEUE_REC_MAX_FIELDS];
     int argc = 0, nkeys = 0;
     const char *why = NULL;
     const struct qk_script *s = NULL;
+    snprintf(seq, sizeof(seq), "%" PRIu64, rec->id);
     if (queue_rec_parse(rec->data, rec->len, &parsed, &why) == 0)
-        s = build_call(q, &parsed, keys, argv, lens, &argc, &nkeys, &why);
+        s = build_call(b->r, &parsed, seq, keys, argv, lens, &argc, &nkeys, &why);
     if (s == NULL) {
         log_warn(&q->log, "relay: dropping outbox record %" PRIu64 ": %s", rec->id, why);
         return 0;
@@ -345,6 +345,8 @@ struct queue_relay *queue_relay_new(struct queue *q)
 {
     struct queue_relay *r = xcalloc(1, sizeof(*r));
     r->q = q;
+    snprintf(r->k_relayed, sizeof(r->k_relayed), "%srelayed:%s", q->cfg.prefix,
+             q->ob.source[0] != '\0' ? q->ob.source : "-");
     r->ev_next = event_new(q->base, -1, 0, on_next, r);
     r->ev_retry = evtimer_new(q->base, on_next, r);
     r->ev_gap = evtimer_new(q->base, on_next, r);
@@ -377,10 +379,34 @@ void queue_relay_kick(struct queue_relay *r)
         schedule(r);
 }
 
+static void on_checked(struct queue_conn *c, redisReply *reply, void *arg)
+{
+    struct queue_relay *r = arg;
+    (void)c;
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER)
+        return; /* sent again on the next connection, before any record */
+    r->checked = true;
+    if (reply->integer > 0)
+        log_warn(&r->q->log,
+                 "relay: Redis has seen record %lld of this outbox, which was not handed out "
+                 "yet (a data dir restored from an older copy?): the mark is dropped so that "
+                 "no record is taken for a repeat; some may be delivered twice",
+                 reply->integer);
+}
+
 void queue_relay_on_ready(struct queue_relay *r)
 {
     if (r->q->ob.read == NULL)
         return;
+    if (!r->checked) {
+        /* before any record on this connection, so it runs first */
+        char first[24];
+        snprintf(first, sizeof(first), "%" PRIu64, r->q->ob.first_id > 0 ? r->q->ob.first_id : 1);
+        const char *argv[2] = {r->k_relayed, first};
+        size_t lens[2] = {strlen(argv[0]), strlen(argv[1])};
+        if (queue_conn_evalsha(r->q->conn, &qk_relay_check, 1, 2, argv, lens, on_checked, r) != 0)
+            return; /* the connection is gone again */
+    }
     evtimer_del(r->ev_retry);
     r->retry_ms = 0;
     schedule(r);

@@ -773,6 +773,11 @@ uint64_t s3_outbox_count(const struct s3_api *api)
     return s3_store_outbox_count(api->store);
 }
 
+void s3_outbox_identity(const struct s3_api *api, char source[33], uint64_t *first_id)
+{
+    s3_store_outbox_identity(api->store, source, first_id);
+}
+
 void s3_api_free(struct s3_api *api)
 {
     if (api == NULL)

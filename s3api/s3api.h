@@ -111,6 +111,12 @@ void s3_outbox_remove(struct s3_api *api, const uint64_t *ids, size_t n,
                       void (*cb)(int err, void *arg), void *arg);
 /* Records in the outbox now (counted at open, then kept up to date). */
 uint64_t s3_outbox_count(const struct s3_api *api);
+/* Who this outbox is, for a consumer's dedupe of records it may be sent twice: `source` (32
+ * hex digits) is drawn when the data dir's index is created and kept in it, so it names this
+ * outbox among all that feed one consumer; every record added after this open has an id of at
+ * least `first_id`, and no id at or above it was handed out before (a consumer that has seen
+ * such an id from this source is looking at a data dir restored from an older copy). */
+void s3_outbox_identity(const struct s3_api *api, char source[33], uint64_t *first_id);
 /* fn(arg) on the loop each time a commit batch added outbox records (after that batch's
  * clients were answered). */
 void s3_api_on_outbox(struct s3_api *api, void (*fn)(void *arg), void *arg);

@@ -279,5 +279,7 @@ void s3_store_outbox_remove(struct s3_store *st, const uint64_t *ids, size_t n,
                             void (*cb)(int err, void *arg), void *arg);
 /* Records in the outbox after the last commit (any thread). */
 uint64_t s3_store_outbox_count(const struct s3_store *st);
+/* See s3_outbox_identity() in s3api.h. */
+void s3_store_outbox_identity(const struct s3_store *st, char source[33], uint64_t *first_id);
 
 #endif

@@ -288,6 +288,8 @@ struct s3_store {
     atomic_uint_fast64_t next_id;  /* the next file id to hand out */
     atomic_uint_fast64_t next_seq; /* the next event seq or outbox id (write txns only) */
     atomic_uint_fast64_t outbox_n; /* records in `outbox` (counted at open, then at commits) */
+    char source[33];               /* the outbox's identity (meta "source"), hex */
+    uint64_t seq_at_open;          /* next_seq when the index was opened */
     struct {
         s3_event_hook_fn *fn; /* set before serving; called on pool threads */
         void *arg;

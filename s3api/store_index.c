@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "gateway/xmalloc.h"
 #include "s3api/store_fs_internal.h"
@@ -83,6 +84,19 @@ int s3_fs_index_open(struct s3_store *st, size_t map_size, char *err, size_t err
         snprintf(err, err_cap, "store: %s has an unknown index format", st->data_dir);
         goto fail;
     }
+    /* The outbox's identity: drawn once, when this index is created (or first opened by a
+     * version that had none). */
+    unsigned char src[16];
+    MDB_val kso = {6, "source"};
+    if (rc == 0 && mdb_get(txn, st->db_meta, &kso, &v) == 0 && v.mv_size == sizeof(src)) {
+        memcpy(src, v.mv_data, sizeof(src));
+    } else if (rc == 0) {
+        ASSERT(getrandom(src, sizeof(src), 0) == (ssize_t)sizeof(src));
+        v = (MDB_val){sizeof(src), src};
+        rc = mdb_put(txn, st->db_meta, &kso, &v, 0);
+    }
+    for (size_t i = 0; i < sizeof(src); i++)
+        snprintf(st->source + 2 * i, 3, "%02x", src[i]);
     uint64_t next_id = 1;
     MDB_val kn = {7, "next_id"};
     if (rc == 0 && mdb_get(txn, st->db_meta, &kn, &v) == 0 && v.mv_size == 8)
@@ -112,6 +126,7 @@ int s3_fs_index_open(struct s3_store *st, size_t map_size, char *err, size_t err
     }
     atomic_store(&st->next_id, next_id > 0 ? next_id : 1);
     atomic_store(&st->next_seq, next_seq > 0 ? next_seq : 1);
+    st->seq_at_open = next_seq > 0 ? next_seq : 1;
     atomic_store(&st->outbox_n, (uint64_t)ms.ms_entries);
     free(dir);
     return 0;

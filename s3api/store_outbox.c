@@ -113,6 +113,12 @@ void s3_store_on_outbox(struct s3_store *st, void (*fn)(void *arg), void *arg)
     st->loop.on_outbox_arg = arg;
 }
 
+void s3_store_outbox_identity(const struct s3_store *st, char source[33], uint64_t *first_id)
+{
+    memcpy(source, st->source, 33);
+    *first_id = st->seq_at_open;
+}
+
 uint64_t s3_store_outbox_count(const struct s3_store *st)
 {
     return atomic_load(&st->outbox_n);

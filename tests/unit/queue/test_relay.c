@@ -112,6 +112,15 @@ static size_t fake_left(void)
     return fake.n - fake.n_removed;
 }
 
+/* Every record back in the outbox, ids unchanged: what a gateway finds after a crash between
+ * Redis' replies and the removals. */
+static void fake_unremove(void)
+{
+    for (size_t i = 0; i < fake.n; i++)
+        fake.recs[i].removed = false;
+    fake.n_removed = 0;
+}
+
 struct pending_read {
     uint64_t after;
     size_t max_n;
@@ -196,7 +205,11 @@ static uint64_t fake_count(void *arg)
     return fake_left();
 }
 
-static struct queue *open_queue(unsigned batch, bool fast_remove)
+#define SOURCE "00112233445566778899aabbccddeeff"
+
+/* A queue on the fake outbox, as a gateway that opened its store when the next id was
+ * first_id. */
+static struct queue *open_queue_at(unsigned batch, bool fast_remove, uint64_t first_id)
 {
     struct queue_config cfg = {
         .redis_url = rfx.url,
@@ -211,11 +224,18 @@ static struct queue *open_queue(unsigned batch, bool fast_remove)
         .read = fake_read,
         .remove = fast_remove ? fake_remove_fast : fake_remove,
         .count = fake_count,
+        .source = SOURCE,
+        .first_id = first_id,
     };
     char msg[128] = "";
     struct queue *q = queue_new(base, &cfg, &ob, msg, sizeof(msg));
     ok(q != NULL, "queue_new");
     return q;
+}
+
+static struct queue *open_queue(unsigned batch, bool fast_remove)
+{
+    return open_queue_at(batch, fast_remove, fake.next_id + 1);
 }
 
 static bool drained(void *arg)
@@ -253,7 +273,19 @@ static void test_relay_enqueues_records_in_order(void)
     is_str(rfx_str("HGET fg:job:job-0007 event"), "{\"Records\":[]}", "event field");
     is_str(rfx_str("HGET fg:job:job-0007 created_ms"), "1700000000000", "created_ms field");
     is_int(rfx_int("HEXISTS fg:job:job-0007 kind"), 0, "kind is not stored");
-    ok(rfx_int("TTL fg:seen:job-0007") > 0, "dedupe key with a TTL");
+    is_str(rfx_str("GET fg:relayed:" SOURCE), "300", "the mark: the last outbox id taken");
+    redisReply *keys = rfx_cmd("KEYS *");
+    size_t other = 0;
+    for (size_t i = 0; keys != NULL && i < keys->elements; i++) {
+        const char *k = keys->element[i]->str;
+        if (strncmp(k, "fg:job:", 7) != 0 && strcmp(k, "fg:inv:edge") != 0 &&
+            strcmp(k, "fg:jobs:thumbs") != 0 && strcmp(k, "fg:relayed:" SOURCE) != 0 &&
+            strcmp(k, "fg:config") != 0)
+            other++;
+    }
+    ok(keys != NULL && keys->elements == 300 + 4 && other == 0,
+       "no key per event beyond its record (records, stream, index, mark, config)");
+    freeReplyObject(keys);
 
     redisReply *r = rfx_cmd("XRANGE fg:inv:edge - +");
     bool in_order = r != NULL && r->elements == 300;
@@ -323,16 +355,56 @@ static void test_relay_dedupes_records_sent_twice(void)
     }
     queue_kick(q);
     ok(rfx_run_until(base, drained, NULL, 5000), "first pass drains");
-    /* the same records again, as after a crash between Redis' reply and the removal */
-    for (int i = 0; i < 40; i++) {
+    queue_free(q);
+    /* the same records again, as after a crash between Redis' reply and the removal: a new
+     * gateway on the same data dir, whose next id is past them */
+    fake_unremove();
+    for (int i = 40; i < 45; i++) {
         char id[32];
         snprintf(id, sizeof(id), "dup-%d", i);
-        fake_add_job(id, "svc", "p1");
+        fake_add_job(id, "svc", "p1"); /* and five new ones */
     }
+    q = open_queue_at(16, false, 41);
     queue_kick(q);
     ok(rfx_run_until(base, drained, NULL, 5000), "second pass drains");
-    is_int(rfx_int("XLEN fg:inv:p1"), 40, "each job enqueued once");
-    is_int(rfx_int("ZCARD fg:jobs:svc"), 40, "indexed once");
+    is_int(rfx_int("XLEN fg:inv:p1"), 45, "each job enqueued once");
+    is_int(rfx_int("ZCARD fg:jobs:svc"), 45, "indexed once");
+    is_str(rfx_str("GET fg:relayed:" SOURCE), "45", "the mark moved to the last new record");
+    queue_free(q);
+}
+
+static void test_relay_restored_data_dir_is_not_taken_for_repeats(void)
+{
+    rfx_do("FLUSHALL");
+    fake_reset();
+    /* Redis took records up to 1000 from this outbox; the data dir now in use is an older copy
+     * whose next id is 11 */
+    rfx_do("SET fg:relayed:" SOURCE " 1000");
+    for (int i = 0; i < 10; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "old-%d", i);
+        fake_add_job(id, "svc", "p1");
+    }
+    struct queue *q = open_queue_at(4, false, 11);
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "drains");
+    is_int(rfx_int("XLEN fg:inv:p1"), 10, "every record enqueued, none taken for a repeat");
+    is_str(rfx_str("GET fg:relayed:" SOURCE), "10", "the mark starts over");
+    queue_free(q);
+
+    /* a mark below the first id is an ordinary restart: kept */
+    rfx_do("FLUSHALL");
+    fake_reset();
+    rfx_do("SET fg:relayed:" SOURCE " 3");
+    for (int i = 0; i < 5; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "new-%d", i);
+        fake_add_job(id, "svc", "p1");
+    }
+    q = open_queue_at(4, false, 4);
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "drains");
+    is_int(rfx_int("XLEN fg:inv:p1"), 2, "ids 1-3 were taken before the restart: skipped");
     queue_free(q);
 }
 
@@ -395,7 +467,6 @@ static void test_relay_adds_notification_of_the_example_bytes(void)
                                   "\x01\x00\x00\x00"
                                   "5";
     fake_add_bytes(example, sizeof(example) - 1);
-    fake_add_bytes(example, sizeof(example) - 1); /* relayed twice: added once */
     queue_kick(q);
     ok(rfx_run_until(base, drained, NULL, 5000), "drains");
     is_int(rfx_int("XLEN fg:ntf:t"), 1, "one entry in ntf:t");
@@ -411,10 +482,16 @@ static void test_relay_adds_notification_of_the_example_bytes(void)
         ok(same, "{id u1, body {}, created_ms 5, attempts 0}");
     }
     freeReplyObject(r);
-    ok(rfx_int("TTL fg:seen:u1") > 0, "dedupe key with a TTL");
     struct queue_stats st;
     queue_get_stats(q, &st);
-    is_int(st.relayed, 2, "stats: both records relayed (the second a duplicate)");
+    is_int(st.relayed, 1, "stats: one record relayed");
+    queue_free(q);
+    /* relayed twice (a crash before the removal): added once */
+    fake_unremove();
+    q = open_queue_at(16, false, 2);
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "drains again");
+    is_int(rfx_int("XLEN fg:ntf:t"), 1, "still one entry in ntf:t");
     queue_free(q);
 }
 
@@ -538,6 +615,7 @@ int main(void)
     base = event_base_new();
     subtest(test_relay_enqueues_records_in_order);
     subtest(test_relay_dedupes_records_sent_twice);
+    subtest(test_relay_restored_data_dir_is_not_taken_for_repeats);
     subtest(test_relay_reads_only_when_kicked_or_cut);
     subtest(test_relay_drops_bad_records);
     subtest(test_relay_adds_notification_of_the_example_bytes);

@@ -300,7 +300,15 @@ static void test_outbox_put_records_read_remove_reopen(void)
     ok(r.n == 1 && r.ids[0] == id2, "only the second is left");
 
     uint64_t last_seq = b->seq;
+    char src0[33], src1[33];
+    uint64_t first0, first1;
+    s3_store_outbox_identity(st, src0, &first0);
+    ok(strlen(src0) == 32 && strspn(src0, "0123456789abcdef") == 32, "source: 32 hex digits");
+    ok(first0 <= id1, "first_id: at most the first id handed out since this open");
     store_reopen();
+    s3_store_outbox_identity(st, src1, &first1);
+    is_str(src1, src0, "the source is kept in the data dir");
+    ok(first1 > id2 && first1 > last_seq, "first_id after a reopen: past every id handed out");
     is_int(s3_store_outbox_count(st), 1, "count after reopen (mdb_stat)");
     outbox_read(0, 16, 1u << 20, &r);
     ok(r.n == 1 && r.ids[0] == id2 && strcmp(r.data[0], "PUT b1/k2") == 0,
