@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <event2/event.h>
@@ -36,6 +37,7 @@ struct gw_pool {
     } loop;
     int n_threads;
     pthread_t *threads;
+    char name[16]; /* the threads' name, "fg-<name>" */
 };
 
 static void list_push(struct job_list *l, struct job *j)
@@ -62,6 +64,7 @@ static struct job *list_pop(struct job_list *l)
 static void *worker_main(void *arg)
 {
     struct gw_pool *pool = arg;
+    pthread_setname_np(pthread_self(), pool->name);
     pthread_mutex_lock(&pool->locked.mu);
     for (;;) {
         struct job *j = list_pop(&pool->locked.todo);
@@ -101,9 +104,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-struct gw_pool *gw_pool_new(struct event_base *base, int n_threads)
+struct gw_pool *gw_pool_new(struct event_base *base, int n_threads, const char *name)
 {
     struct gw_pool *pool = xcalloc(1, sizeof(*pool));
+    snprintf(pool->name, sizeof(pool->name), "fg-%.12s", name != NULL ? name : "pool");
     pthread_mutex_init(&pool->locked.mu, NULL);
     pthread_cond_init(&pool->locked.cond, NULL);
     pool->loop.wake = event_new(base, -1, 0, on_wake, pool);

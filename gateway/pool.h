@@ -11,8 +11,9 @@ struct gw_pool;
 typedef void gw_work_cb(void *arg);
 typedef void gw_done_cb(void *arg);
 
-/* Needs evthread_use_pthreads() before `base` was created. */
-struct gw_pool *gw_pool_new(struct event_base *base, int n_threads);
+/* Needs evthread_use_pthreads() before `base` was created. The threads are named
+ * "fg-<name>" (at most 12 characters of name are kept), as `top -H` and perf show them. */
+struct gw_pool *gw_pool_new(struct event_base *base, int n_threads, const char *name);
 /* Runs work(arg) on a pool thread, then done(arg) on the loop. `done` may be NULL. */
 void gw_pool_submit(struct gw_pool *pool, gw_work_cb *work, gw_done_cb *done, void *arg);
 /* Jobs queued or running; loop thread only. */

@@ -712,7 +712,7 @@ struct s3_api *s3_api_new(struct event_base *base, const struct s3_config *cfg, 
         .max_skew_s = cfg->max_skew_s,
         .max_presign_s = 604800,
     };
-    api->pool = gw_pool_new(base, (int)(cfg->disk_threads ? cfg->disk_threads : 4));
+    api->pool = gw_pool_new(base, (int)(cfg->disk_threads ? cfg->disk_threads : 4), "disk");
     struct s3_store_config sc = {
         .data_dir = cfg->data_dir,
         .inline_max_bytes = cfg->inline_max_bytes,

@@ -650,7 +650,7 @@ struct s3_store *s3_store_open(struct event_base *base, struct gw_pool *pool,
     struct s3_store *st = xcalloc(1, sizeof(*st));
     st->base = base;
     st->pool = pool;
-    st->fast_pool = gw_pool_new(base, 1);
+    st->fast_pool = gw_pool_new(base, 1, "read");
     st->data_dir = xstrdup(cfg->data_dir);
     st->inline_max_bytes = cfg->inline_max_bytes ? cfg->inline_max_bytes : DEFAULT_INLINE_MAX;
     unsigned age_s = cfg->upload_max_age_s ? cfg->upload_max_age_s : DEFAULT_UPLOAD_AGE;

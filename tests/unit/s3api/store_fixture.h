@@ -50,7 +50,7 @@ static inline void fixture_init(const char *name)
 {
     evthread_use_pthreads();
     base = event_base_new();
-    pool = gw_pool_new(base, 4);
+    pool = gw_pool_new(base, 4, "disk");
     fixture_tick = event_new(base, -1, EV_PERSIST, fixture_on_tick, NULL);
     struct timeval tv = {0, 50 * 1000};
     event_add(fixture_tick, &tv);
