@@ -198,6 +198,27 @@ def cpu_s(pid):
         return 0.0
 
 
+def thread_cpu_s(pid):
+    """CPU seconds of a process by thread name (the loop thread has the process's name; the
+    disk and read pools' threads are fg-disk and fg-read)."""
+    out = {}
+    try:
+        tids = os.listdir('/proc/%d/task' % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
+                name = f.read().strip()
+            with open('/proc/%d/task/%s/stat' % (pid, tid)) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        out[name] = out.get(name, 0.0) + \
+            (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+    return out
+
+
 def move_to(pin, pid):
     """Moves a running process (every thread) to the CPUs of a taskset prefix."""
     if pin:
@@ -677,8 +698,10 @@ class Bench:
         try:
             prof = self.perf_start('%s-%s' % (bucket, tag))
             c0 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
+            t0 = thread_cpu_s(self.fg.pid)
             w = self.wrk(f)
             c1 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
+            t1 = thread_cpu_s(self.fg.pid)
             self.perf_stop(prof)
         finally:
             if stop_redis:
@@ -690,15 +713,19 @@ class Bench:
             self.notes.append('wrk %s %s: %d requests > %d keys (keys reused)'
                               % (bucket, tag, w['requests'], a.put_keys))
         n = max(1, w['requests'])
+        by_thread = {k: 1000 * (t1[k] - t0.get(k, 0.0)) / n for k in t1}
         res.setdefault(bucket, []).append((w['rps'] or 0, w['p99'], 1000 * (c1[0] - c0[0]) / n,
-                                           1000 * (c1[1] - c0[1]) / n))
+                                           1000 * (c1[1] - c0[1]) / n, by_thread))
 
     def put_row(self, name, runs, target='', verdict='', extra=''):
         rps = med([r[0] for r in runs])
+        names = sorted(set(k for r in runs for k in r[4]))
+        threads = ', '.join('%s %.3f' % (k, med([r[4].get(k, 0.0) for r in runs]))
+                            for k in names)
         self.row(name, '%.0f req/s' % rps, target, verdict,
-                 'runs %s; p99 %s; CPU/req: gateway %.3f ms, redis %.3f ms%s' % (
+                 'runs %s; p99 %s; CPU/req: gateway %.3f ms (%s), redis %.3f ms%s' % (
                      '/'.join('%.0f' % r[0] for r in runs), '/'.join(r[1] for r in runs),
-                     med([r[2] for r in runs]), med([r[3] for r in runs]), extra))
+                     med([r[2] for r in runs]), threads, med([r[3] for r in runs]), extra))
         return rps
 
     def put_pair(self, label, tag, where):
