@@ -219,6 +219,18 @@ def thread_cpu_s(pid):
     return out
 
 
+def disk_write_bytes(pid):
+    """Bytes a process has caused to be written to storage (/proc/PID/io write_bytes)."""
+    try:
+        with open('/proc/%d/io' % pid) as f:
+            for line in f:
+                if line.startswith('write_bytes:'):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def move_to(pin, pid):
     """Moves a running process (every thread) to the CPUs of a taskset prefix."""
     if pin:
@@ -675,7 +687,7 @@ class Bench:
         os.makedirs(self.a.perf, exist_ok=True)
         out = os.path.join(self.a.perf, name + '.data')
         who = ['-a'] if system_wide else ['-p', '%d,%d' % (self.fg.pid, self.redis.pid)]
-        p = subprocess.Popen(['perf', 'record', '-q', '-F', '1999', '-g', '-o', out] + who,
+        p = subprocess.Popen(['perf', 'record', '-q', '-o', out] + self.a.perf_args.split() + who,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         return p
@@ -699,9 +711,11 @@ class Bench:
             prof = self.perf_start('%s-%s' % (bucket, tag))
             c0 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
             t0 = thread_cpu_s(self.fg.pid)
+            d0 = disk_write_bytes(self.fg.pid)
             w = self.wrk(f)
             c1 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
             t1 = thread_cpu_s(self.fg.pid)
+            d1 = disk_write_bytes(self.fg.pid)
             self.perf_stop(prof)
         finally:
             if stop_redis:
@@ -715,7 +729,8 @@ class Bench:
         n = max(1, w['requests'])
         by_thread = {k: 1000 * (t1[k] - t0.get(k, 0.0)) / n for k in t1}
         res.setdefault(bucket, []).append((w['rps'] or 0, w['p99'], 1000 * (c1[0] - c0[0]) / n,
-                                           1000 * (c1[1] - c0[1]) / n, by_thread))
+                                           1000 * (c1[1] - c0[1]) / n, by_thread,
+                                           (d1 - d0) / 1024.0 / n))
 
     def put_row(self, name, runs, target='', verdict='', extra=''):
         rps = med([r[0] for r in runs])
@@ -723,9 +738,11 @@ class Bench:
         threads = ', '.join('%s %.3f' % (k, med([r[4].get(k, 0.0) for r in runs]))
                             for k in names)
         self.row(name, '%.0f req/s' % rps, target, verdict,
-                 'runs %s; p99 %s; CPU/req: gateway %.3f ms (%s), redis %.3f ms%s' % (
+                 'runs %s; p99 %s; CPU/req: gateway %.3f ms (%s), redis %.3f ms; written to '
+                 'disk %.1f KiB/req%s' % (
                      '/'.join('%.0f' % r[0] for r in runs), '/'.join(r[1] for r in runs),
-                     med([r[2] for r in runs]), threads, med([r[3] for r in runs]), extra))
+                     med([r[2] for r in runs]), threads, med([r[3] for r in runs]),
+                     med([r[5] for r in runs]), extra))
         return rps
 
     def put_pair(self, label, tag, where):
@@ -854,6 +871,10 @@ def main():
                     'the bench temp dir')
     ap.add_argument('--perf', metavar='DIR', help='perf record floodgate and redis-server '
                     'during each PUT run, and every CPU during each drain, into DIR')
+    ap.add_argument('--perf-args', default='-F 1999 -g', metavar='ARGS',
+                    help="perf record's options for --perf ('-F 1999 -g'; e.g. "
+                    "'-F 499 --call-graph dwarf' for stacks through libraries without frame "
+                    'pointers)')
     ap.add_argument('-v', '--verbose', action='store_true', help='print wrk output')
     a = ap.parse_args()
     a.worker_counts = [int(x) for x in a.worker_counts.split(',') if x]
