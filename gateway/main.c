@@ -268,6 +268,7 @@ static int wire_functions(struct daemon *d, struct fg_settings *s)
     s3_api_set_arn_check(d->api, notify_arn_known, d->reg);
     d->hook = (struct notify_hook){.reg = d->reg, .region = s->s3.region};
     s3_api_set_event_hook(d->api, notify_event_hook, &d->hook);
+    s3_api_set_outbox_map(d->api, notify_record_expand, &d->hook);
     if (s->jobs.redis_url != NULL) {
         struct queue_outbox ob = {
             .read = outbox_read,

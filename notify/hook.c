@@ -175,20 +175,12 @@ struct event_ctx {
     const char *region;
     const struct s3_event *ev;
     struct notify_buf *rec;
-    char when[32]; /* eventTime; "" until first needed */
     char created_ms[24];
     size_t created_ms_len;
     notify_record_cb *add;
     void *arg;
     int added;
 };
-
-static const char *when_of(struct event_ctx *x)
-{
-    if (x->when[0] == '\0')
-        notify_format_time(x->ev->time_ms, x->when);
-    return x->when;
-}
 
 static size_t format_i64(char out[24], int64_t v);
 
@@ -248,14 +240,14 @@ static int job_record(struct event_ctx *x, const struct notify_entry *e)
     size_t at;
 
     gw_uuid(id);
-    notify_rec_begin(b, 'j');
+    notify_rec_begin(b, 'J');
     notify_rec_field(b, "id", id, 36);
     notify_rec_field_str(b, "service", e->svc.name);
     notify_rec_field_str(b, "pool", e->svc.pool != NULL ? e->svc.pool : "default");
     notify_rec_field_str(b, "bucket", x->ev->bucket);
     notify_rec_field_str(b, "key", x->ev->key);
-    at = notify_rec_field_begin(b, "event");
-    notify_event_write(b, x->ev, x->region, e->svc.name, when_of(x));
+    at = notify_rec_field_begin(b, "ev");
+    notify_ev_write(b, x->ev, e->svc.name);
     notify_rec_field_end(b, at);
     notify_rec_field(b, "max_attempts", num, format_i64(num, e->svc.max_attempts));
     notify_rec_field_str(b, "rev", e->rev);
@@ -303,14 +295,13 @@ static int notif_record(struct event_ctx *x, const struct notify_target *t, cons
     size_t at;
 
     gw_uuid(id);
-    notify_rec_begin(b, 'n');
+    notify_rec_begin(b, 'N');
     notify_rec_field(b, "id", id, 36);
     notify_rec_field_str(b, "target", t->id);
-    at = notify_rec_field_begin(b, "body");
-    if (x->ev->kind == S3_EV_TEST)
-        notify_test_event_write(b, x->ev, when_of(x));
-    else
-        notify_event_write(b, x->ev, x->region, config_id, when_of(x));
+    notify_rec_field_str(b, "bucket", x->ev->bucket);
+    notify_rec_field_str(b, "key", x->ev->key != NULL ? x->ev->key : "");
+    at = notify_rec_field_begin(b, "ev");
+    notify_ev_write(b, x->ev, config_id);
     notify_rec_field_end(b, at);
     created_of(x);
     notify_rec_field(b, "created_ms", x->created_ms, x->created_ms_len);

@@ -87,6 +87,11 @@ void notify_event_write(struct notify_buf *b, const struct s3_event *ev, const c
 /* Appends AWS's flat s3:TestEvent message of `ev` (an S3_EV_TEST) to `b`. */
 void notify_test_event_write(struct notify_buf *b, const struct s3_event *ev, const char *when);
 
+/* ---- compact outbox records (compact.c) ---- */
+/* Appends the `ev` field's value of a compact record: the event's fields and config_id (the
+ * message's configurationId), which notify_record_expand() turns back into the message. */
+void notify_ev_write(struct notify_buf *b, const struct s3_event *ev, const char *config_id);
+
 /* Builds the outbox records of `ev` (queue/queue.h, "outbox records") for every matching
  * service and hands each to `add`; stops at the first add that fails. Returns the number of
  * records added, or -1 when an add failed. Takes the registry's read lock. */

@@ -180,6 +180,12 @@ struct notify_hook {
     const char *region;
 };
 void notify_event_hook(void *arg, const struct s3_event *ev, struct s3_outbox_txn *tx);
+/* The hook writes compact records (kind 'J' and 'N': the event's fields, not its message; see
+ * compact.c), which are expanded when the outbox is read: this is s3api's outbox map
+ * (s3_outbox_map_fn; `arg` is the same struct notify_hook). A compact record becomes the 'j' or
+ * 'n' record queue/queue.h describes, in *out (malloc'd) and *out_len: 0; a record of another
+ * kind is left alone: 1; a compact record that does not decode: -1. Thread-safe. */
+int notify_record_expand(void *arg, const void *data, size_t len, void **out, size_t *out_len);
 
 /* True when bucket/key matches the input `in` (bucket equal, key starting with path's prefix,
  * and the rest of the key passing prefix[]/suffix[] when given). */

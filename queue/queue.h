@@ -17,12 +17,13 @@
  * kind 'n' (a bucket notification) has id (uuid: one per delivery), target, body (the message
  * to deliver, JSON text) and created_ms; it is added to the stream ntf:{target} as {id, body,
  * created_ms, attempts "0"} after the same dedupe.
- * notify/ writes this form and queue/ reads it, neither including the other; both sides' unit
- * tests check the same example: kind 'n' with id "u1", target "t", body "{}", created_ms "5" is
- *   "FR1n" 02000000 "id" 02000000 "u1" 06000000 "target" 01000000 "t" 04000000 "body"
- *   02000000 "{}" 0a000000 "created_ms" 01000000 "5"
- * (hex bytes for the lengths). Records that do not parse, of an unknown kind or missing a
- * field are logged and dropped from the outbox.
+ * notify/ writes this form and queue/ reads it, neither including the other (on disk notify/
+ * keeps compact records, kinds 'J' and 'N', which the store's outbox read expands into 'j' and
+ * 'n' through the map main installs, notify_record_expand; the relay sees only these); both
+ * sides' unit tests check the same example: kind 'n' with id "u1", target "t", body "{}",
+ * created_ms "5" is "FR1n" 02000000 "id" 02000000 "u1" 06000000 "target" 01000000 "t" 04000000
+ * "body" 02000000 "{}" 0a000000 "created_ms" 01000000 "5" (hex bytes for the lengths). Records that
+ * do not parse, of an unknown kind or missing a field are logged and dropped from the outbox.
  *
  * Threading: everything on the loop thread. */
 #ifndef FG_QUEUE_QUEUE_H

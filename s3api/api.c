@@ -745,6 +745,11 @@ void s3_api_set_event_hook(struct s3_api *api, s3_event_hook_fn *fn, void *arg)
     s3_store_set_event_hook(api->store, fn, arg);
 }
 
+void s3_api_set_outbox_map(struct s3_api *api, s3_outbox_map_fn *fn, void *arg)
+{
+    s3_store_set_outbox_map(api->store, fn, arg);
+}
+
 void s3_api_set_arn_check(struct s3_api *api, s3_arn_check_fn *fn, void *arg)
 {
     api->arn_check = fn;

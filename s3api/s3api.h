@@ -101,8 +101,15 @@ struct s3_outbox_rec {
     const void *data;
     size_t len;
 };
-/* The first records with id > after_id, at most max_n and about max_bytes (at least one).
- * `recs` (and their data) are valid during cb only; err is 0, or -1 when LMDB failed. */
+/* A map applied to every record as it is read, on the read thread (so it must be
+ * thread-safe): 0 with the record to hand out instead in *out (malloc'd; freed after cb) and
+ * *out_len, anything else to hand out the record as stored. */
+typedef int s3_outbox_map_fn(void *arg, const void *data, size_t len, void **out, size_t *out_len);
+/* Installs the map (NULL: none). Call before serving. */
+void s3_api_set_outbox_map(struct s3_api *api, s3_outbox_map_fn *fn, void *arg);
+/* The first records with id > after_id, at most max_n and about max_bytes (at least one;
+ * counted as stored, before the map). `recs` (and their data) are valid during cb only; err
+ * is 0, or -1 when LMDB failed. */
 typedef void s3_outbox_read_cb(int err, const struct s3_outbox_rec *recs, size_t n, void *arg);
 void s3_outbox_read(struct s3_api *api, uint64_t after_id, size_t max_n, size_t max_bytes,
                     s3_outbox_read_cb *cb, void *arg);

@@ -267,6 +267,8 @@ void s3_store_notif_get(struct s3_store *st, const char *bucket, s3_notif_get_cb
 /* ---- events and the outbox (store_outbox.c; the contract is in s3api.h) ---- */
 /* Installs the event hook (NULL: none); before serving, since pool threads read it. */
 void s3_store_set_event_hook(struct s3_store *st, s3_event_hook_fn *fn, void *arg);
+/* Installs the map of outbox reads (s3_api_set_outbox_map); before serving. */
+void s3_store_set_outbox_map(struct s3_store *st, s3_outbox_map_fn *fn, void *arg);
 /* fn(arg) on the loop after each commit batch that added outbox records, after the batch's
  * callbacks (NULL: none). */
 void s3_store_on_outbox(struct s3_store *st, void (*fn)(void *arg), void *arg);

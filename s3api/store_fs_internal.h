@@ -294,6 +294,10 @@ struct s3_store {
         s3_event_hook_fn *fn; /* set before serving; called on pool threads */
         void *arg;
     } hook;
+    struct {
+        s3_outbox_map_fn *fn; /* set before serving; called on the read thread */
+        void *arg;
+    } outbox_map;
     struct s3_fs_pins pins;
     struct s3_fs_stats stats;
     struct {

@@ -107,6 +107,12 @@ void s3_store_set_event_hook(struct s3_store *st, s3_event_hook_fn *fn, void *ar
     st->hook.arg = arg;
 }
 
+void s3_store_set_outbox_map(struct s3_store *st, s3_outbox_map_fn *fn, void *arg)
+{
+    st->outbox_map.fn = fn;
+    st->outbox_map.arg = arg;
+}
+
 void s3_store_on_outbox(struct s3_store *st, void (*fn)(void *arg), void *arg)
 {
     st->loop.on_outbox = fn;
@@ -166,10 +172,16 @@ static void on_read_work(void *arg)
             cap = cap * 2 < r->max_n ? cap * 2 : r->max_n;
             r->recs = xrealloc(r->recs, cap * sizeof(*r->recs));
         }
-        void *copy = xmalloc(val.mv_size ? val.mv_size : 1);
-        memcpy(copy, val.mv_data, val.mv_size);
-        r->recs[r->n++] = (struct s3_outbox_rec){
-            .id = s3_fs_get_be64(key.mv_data), .data = copy, .len = val.mv_size};
+        void *copy = NULL;
+        size_t len = val.mv_size;
+        if (r->st->outbox_map.fn == NULL || r->st->outbox_map.fn(r->st->outbox_map.arg, val.mv_data,
+                                                                 val.mv_size, &copy, &len) != 0) {
+            copy = xmalloc(val.mv_size ? val.mv_size : 1);
+            memcpy(copy, val.mv_data, val.mv_size);
+            len = val.mv_size;
+        }
+        r->recs[r->n++] =
+            (struct s3_outbox_rec){.id = s3_fs_get_be64(key.mv_data), .data = copy, .len = len};
         bytes += val.mv_size;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {

@@ -509,6 +509,37 @@ static void test_outbox_no_hook_no_records(void)
     s3_store_set_event_hook(st, on_event, &hook_arg_tag);
 }
 
+/* Maps "PUT b1/m1" to "mapped b1/m1" and leaves every other record alone. */
+static int map_puts(void *arg, const void *data, size_t len, void **out, size_t *out_len)
+{
+    if (arg != &hook_arg_tag) /* checked by the result: the record would stay as stored */
+        return 1;
+    if (len < 4 || memcmp(data, "PUT ", 4) != 0 || memcmp((const char *)data + len - 2, "m1", 2))
+        return 1;
+    char *m = malloc(len + 3);
+    memcpy(m, "mapped", 6);
+    memcpy(m + 6, (const char *)data + 3, len - 3);
+    *out = m;
+    *out_len = len + 3;
+    return 0;
+}
+
+static void test_outbox_map_applies_on_read(void)
+{
+    struct read_res r;
+    outbox_clear();
+    is_int(put_text("b1", "m1", NULL, "a"), S3_OK, "put m1");
+    is_int(put_text("b1", "m2", NULL, "b"), S3_OK, "put m2");
+    s3_store_set_outbox_map(st, map_puts, &hook_arg_tag);
+    outbox_read(0, 16, 1u << 20, &r);
+    ok(r.n == 2 && strcmp(r.data[0], "mapped b1/m1") == 0, "a mapped record comes back mapped");
+    ok(r.n == 2 && strcmp(r.data[1], "PUT b1/m2") == 0, "one the map leaves comes back as stored");
+    s3_store_set_outbox_map(st, NULL, NULL);
+    outbox_read(0, 16, 1u << 20, &r);
+    ok(r.n == 2 && strcmp(r.data[0], "PUT b1/m1") == 0, "stored as written: the map only reads");
+    outbox_clear();
+}
+
 int main(void)
 {
     fixture_init("outbox");
@@ -519,6 +550,7 @@ int main(void)
     subtest(test_outbox_delete_copy_complete_kinds);
     subtest(test_outbox_failed_batch_retried_alone_adds_once);
     subtest(test_outbox_no_hook_no_records);
+    subtest(test_outbox_map_applies_on_read);
 
     fixture_fini();
     return done_testing();

@@ -1,0 +1,223 @@
+/* Compact outbox records. The hook writes an event's fields rather than its JSON message
+ * (kind 'J' for a job, 'N' for a notification), since every byte in the outbox is written to
+ * disk twice in the commit path: once when the record is added, again when the relay's removal
+ * rewrites its page; at 1 KiB of JSON per record that tripled the bytes an upload wrote. The
+ * relay's read expands them back, on the store's read thread, into the records queue/queue.h
+ * describes ('j', 'n'), byte for byte what the hook used to write.
+ *
+ *   'J': id service pool bucket key ev max_attempts rev created_ms -> 'j' with `event` (the
+ *        AWS message, configurationId = the service) in place of `ev`
+ *   'N': id target bucket key ev created_ms -> 'n': id target body created_ms, `body` the
+ *        message (configurationId = the rule's Id) or, for S3_EV_TEST, the test message
+ *
+ * `ev` is binary, little-endian: [u8 version 1][u8 kind][u64 size][i64 time_ms][u64 seq], then
+ * etag, principal, source ip, request id and configuration id, each [u16 length][bytes]. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "notify/internal.h"
+#include "notify/notify.h"
+#include "s3api/s3api.h"
+
+#define EV_VERSION 1
+#define EV_FIXED   (2 + 8 + 8 + 8)
+
+static void put_le(struct notify_buf *b, uint64_t v, size_t n)
+{
+    unsigned char out[8];
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)(v >> (8 * i));
+    notify_buf_put(b, out, n);
+}
+
+static void put_str16(struct notify_buf *b, const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n > UINT16_MAX)
+        n = UINT16_MAX;
+    put_le(b, n, 2);
+    if (n > 0)
+        notify_buf_put(b, s, n);
+}
+
+void notify_ev_write(struct notify_buf *b, const struct s3_event *ev, const char *config_id)
+{
+    static const struct s3_event_origin nobody;
+    const struct s3_event_origin *who = ev->origin != NULL ? ev->origin : &nobody;
+    unsigned char head[2] = {EV_VERSION, (unsigned char)ev->kind};
+
+    notify_buf_put(b, head, 2);
+    put_le(b, ev->size, 8);
+    put_le(b, (uint64_t)ev->time_ms, 8);
+    put_le(b, ev->seq, 8);
+    put_str16(b, ev->etag);
+    put_str16(b, who->principal);
+    put_str16(b, who->source_ip);
+    put_str16(b, who->request_id);
+    put_str16(b, config_id);
+}
+
+/* ---- reading ---- */
+
+struct bytes {
+    const unsigned char *p;
+    size_t len;
+};
+
+static uint64_t get_le(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* The next [u32 name length][name][u32 value length][value] at *p; false at the end or when
+ * the record is cut short. */
+static bool next_field(const unsigned char **p, const unsigned char *end, struct bytes *name,
+                       struct bytes *value)
+{
+    size_t left = (size_t)(end - *p);
+    if (left < 4 || left - 4 < get_le(*p, 4))
+        return false;
+    *name = (struct bytes){*p + 4, get_le(*p, 4)};
+    *p += 4 + name->len;
+    left = (size_t)(end - *p);
+    if (left < 4 || left - 4 < get_le(*p, 4))
+        return false;
+    *value = (struct bytes){*p + 4, get_le(*p, 4)};
+    *p += 4 + value->len;
+    return true;
+}
+
+static bool is(struct bytes name, const char *s)
+{
+    return name.len == strlen(s) && memcmp(name.p, s, name.len) == 0;
+}
+
+/* A copy of `v` as a C string into `out` (cap bytes); false when it does not fit or holds a
+ * NUL. */
+static bool cstr(struct bytes v, char *out, size_t cap)
+{
+    if (v.len >= cap || memchr(v.p, '\0', v.len) != NULL)
+        return false;
+    memcpy(out, v.p, v.len);
+    out[v.len] = '\0';
+    return true;
+}
+
+/* The decoded `ev` field with the record's bucket and key: what the message writers read. */
+struct decoded {
+    struct s3_event ev;
+    struct s3_event_origin who;
+    char etag[80];
+    char config_id[256];
+    char bucket[256];
+    char key[1100];
+};
+
+static bool str16(const unsigned char **p, const unsigned char *end, char *out, size_t cap)
+{
+    if (end - *p < 2)
+        return false;
+    struct bytes v = {*p + 2, get_le(*p, 2)};
+    if ((size_t)(end - *p - 2) < v.len || !cstr(v, out, cap))
+        return false;
+    *p += 2 + v.len;
+    return true;
+}
+
+static bool decode_ev(struct bytes ev, struct decoded *d)
+{
+    const unsigned char *p = ev.p, *end = ev.p + ev.len;
+
+    if (ev.len < EV_FIXED || p[0] != EV_VERSION || p[1] > S3_EV_TEST)
+        return false;
+    d->ev.kind = (enum s3_event_kind)p[1];
+    d->ev.size = get_le(p + 2, 8);
+    d->ev.time_ms = (int64_t)get_le(p + 10, 8);
+    d->ev.seq = get_le(p + 18, 8);
+    p += EV_FIXED;
+    if (!str16(&p, end, d->etag, sizeof(d->etag)) ||
+        !str16(&p, end, d->who.principal, sizeof(d->who.principal)) ||
+        !str16(&p, end, d->who.source_ip, sizeof(d->who.source_ip)) ||
+        !str16(&p, end, d->who.request_id, sizeof(d->who.request_id)) ||
+        !str16(&p, end, d->config_id, sizeof(d->config_id)) || p != end)
+        return false;
+    d->ev.etag = d->etag;
+    d->ev.origin = &d->who;
+    d->ev.bucket = d->bucket;
+    d->ev.key = d->key;
+    return true;
+}
+
+/* The message of `d` (the event, or the test message) as the value of field `name`. */
+static void message_field(struct notify_buf *b, const char *name, const struct decoded *d,
+                          const char *region)
+{
+    char when[32];
+    size_t at = notify_rec_field_begin(b, name);
+
+    notify_format_time(d->ev.time_ms, when);
+    if (d->ev.kind == S3_EV_TEST)
+        notify_test_event_write(b, &d->ev, when);
+    else
+        notify_event_write(b, &d->ev, region, d->config_id, when);
+    notify_rec_field_end(b, at);
+}
+
+static void copy_field(struct notify_buf *b, struct bytes name, struct bytes value)
+{
+    put_le(b, name.len, 4);
+    notify_buf_put(b, name.p, name.len);
+    put_le(b, value.len, 4);
+    notify_buf_put(b, value.p, value.len);
+}
+
+int notify_record_expand(void *arg, const void *data, size_t len, void **out, size_t *out_len)
+{
+    const struct notify_hook *hook = arg;
+    const char *region = hook != NULL && hook->region != NULL ? hook->region : "us-east-1";
+    const unsigned char *start = data, *end = start + len, *p;
+    struct bytes name, value, ev = {NULL, 0};
+    bool have_bucket = false, have_key = false;
+    struct decoded *d;
+    struct notify_buf b = {0};
+    char kind;
+
+    if (len < 4 || memcmp(start, "FR1", 3) != 0 || (start[3] != 'J' && start[3] != 'N'))
+        return 1;
+    kind = (char)start[3];
+    d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return -1;
+    for (p = start + 4; p < end;) {
+        if (!next_field(&p, end, &name, &value))
+            goto bad;
+        if (is(name, "bucket"))
+            have_bucket = cstr(value, d->bucket, sizeof(d->bucket));
+        else if (is(name, "key"))
+            have_key = cstr(value, d->key, sizeof(d->key));
+        else if (is(name, "ev"))
+            ev = value;
+    }
+    if (!have_bucket || !have_key || ev.p == NULL || !decode_ev(ev, d))
+        goto bad;
+
+    notify_rec_begin(&b, kind == 'J' ? 'j' : 'n');
+    for (p = start + 4; p < end && next_field(&p, end, &name, &value);) {
+        if (is(name, "ev"))
+            message_field(&b, kind == 'J' ? "event" : "body", d, region);
+        else if (kind == 'J' || !(is(name, "bucket") || is(name, "key")))
+            copy_field(&b, name, value);
+    }
+    free(d);
+    *out = b.p;
+    *out_len = b.len;
+    return 0;
+bad:
+    free(d);
+    notify_buf_cleanup(&b);
+    return -1;
+}

@@ -1,0 +1,212 @@
+/* Unit tests for notify/compact.c: a compact record expands to exactly the bytes of the full
+ * record (as the hook wrote them before records were compact), records of other kinds are left
+ * alone, and a compact record cut or damaged anywhere is refused, never read past its end. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "notify/internal.h"
+#include "notify/notify.h"
+#include "s3api/s3api.h"
+#include "tests/unit/tap.h"
+
+static struct notify_hook hook = {.region = "eu-1"};
+static const struct s3_event_origin who = {
+    .principal = "AK", .source_ip = "1.2.3.4", .request_id = "R1"};
+
+static struct s3_event event(enum s3_event_kind kind, const char *key)
+{
+    return (struct s3_event){.kind = kind,
+                             .bucket = "photos",
+                             .key = key,
+                             .size = 3,
+                             .etag = kind == S3_EV_DELETE ? "" : "abc",
+                             .time_ms = 1700000000123LL,
+                             .seq = 42,
+                             .origin = &who};
+}
+
+/* The job record: compact (kind 'J') or full ('j', the message written in place). */
+static void job_record(struct notify_buf *b, const struct s3_event *ev, bool compact)
+{
+    char when[32];
+    size_t at;
+
+    notify_rec_begin(b, compact ? 'J' : 'j');
+    notify_rec_field_str(b, "id", "00000000-0000-4000-8000-000000000001");
+    notify_rec_field_str(b, "service", "thumbs");
+    notify_rec_field_str(b, "pool", "edge");
+    notify_rec_field_str(b, "bucket", ev->bucket);
+    notify_rec_field_str(b, "key", ev->key);
+    at = notify_rec_field_begin(b, compact ? "ev" : "event");
+    notify_format_time(ev->time_ms, when);
+    if (compact)
+        notify_ev_write(b, ev, "thumbs");
+    else
+        notify_event_write(b, ev, "eu-1", "thumbs", when);
+    notify_rec_field_end(b, at);
+    notify_rec_field_str(b, "max_attempts", "3");
+    notify_rec_field_str(b, "rev", "0123456789abcdef");
+    notify_rec_field_str(b, "created_ms", "1700000000123");
+}
+
+/* The notification record: compact ('N': bucket, key and ev) or full ('n': body). */
+static void notif_record(struct notify_buf *b, const struct s3_event *ev, bool compact)
+{
+    char when[32];
+    size_t at;
+
+    notify_rec_begin(b, compact ? 'N' : 'n');
+    notify_rec_field_str(b, "id", "00000000-0000-4000-8000-000000000002");
+    notify_rec_field_str(b, "target", "audit");
+    if (compact) {
+        notify_rec_field_str(b, "bucket", ev->bucket);
+        notify_rec_field_str(b, "key", ev->key != NULL ? ev->key : "");
+    }
+    at = notify_rec_field_begin(b, compact ? "ev" : "body");
+    notify_format_time(ev->time_ms, when);
+    if (compact)
+        notify_ev_write(b, ev, "rule-1");
+    else if (ev->kind == S3_EV_TEST)
+        notify_test_event_write(b, ev, when);
+    else
+        notify_event_write(b, ev, "eu-1", "rule-1", when);
+    notify_rec_field_end(b, at);
+    notify_rec_field_str(b, "created_ms", "1700000000123");
+}
+
+static bool expands_to(const struct notify_buf *compact, const struct notify_buf *full)
+{
+    void *out = NULL;
+    size_t len = 0;
+    int rc = notify_record_expand(&hook, compact->p, compact->len, &out, &len);
+    bool same = rc == 0 && len == full->len && memcmp(out, full->p, len) == 0;
+    free(out);
+    return same;
+}
+
+static void test_compact_records_expand_to_the_full_bytes(void)
+{
+    struct notify_buf c = {0}, f = {0};
+    const char *keys[] = {"in/cat 1.jpg", "a\"quoted\\key\n", "\xc3\xa9t\xc3\xa9/\xe2\x82\xac.png",
+                          ""};
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        struct s3_event ev = event(S3_EV_PUT, keys[i]);
+        job_record(&c, &ev, true);
+        job_record(&f, &ev, false);
+        char what[96];
+        snprintf(what, sizeof(what), "job record, key %zu: the same bytes", i);
+        ok(expands_to(&c, &f), what);
+        snprintf(what, sizeof(what), "and the compact one is smaller (%zu < %zu)", c.len, f.len);
+        ok(c.len < f.len, what);
+        notif_record(&c, &ev, true);
+        notif_record(&f, &ev, false);
+        snprintf(what, sizeof(what), "notification record, key %zu: the same bytes", i);
+        ok(expands_to(&c, &f), what);
+    }
+    enum s3_event_kind kinds[] = {S3_EV_POST, S3_EV_COPY, S3_EV_COMPLETE_MPU, S3_EV_DELETE};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        struct s3_event ev = event(kinds[i], "k");
+        notif_record(&c, &ev, true);
+        notif_record(&f, &ev, false);
+        ok(expands_to(&c, &f), notify_event_full_name(kinds[i]));
+    }
+    struct s3_event test = event(S3_EV_TEST, NULL);
+    test.size = 0;
+    test.etag = "";
+    notif_record(&c, &test, true);
+    notif_record(&f, &test, false);
+    ok(expands_to(&c, &f), "s3:TestEvent: the same bytes");
+    struct s3_event anon = event(S3_EV_PUT, "k");
+    anon.origin = NULL;
+    job_record(&c, &anon, true);
+    job_record(&f, &anon, false);
+    ok(expands_to(&c, &f), "no origin: the same bytes");
+    notify_buf_cleanup(&c);
+    notify_buf_cleanup(&f);
+}
+
+static void test_other_records_are_left_alone(void)
+{
+    struct notify_buf f = {0};
+    struct s3_event ev = event(S3_EV_PUT, "k");
+    void *out = (void *)&f;
+    size_t len = 7;
+
+    job_record(&f, &ev, false);
+    is_int(notify_record_expand(&hook, f.p, f.len, &out, &len), 1, "a full record: left alone");
+    ok(out == (void *)&f && len == 7, "and nothing written");
+    is_int(notify_record_expand(&hook, "FR1", 3, &out, &len), 1, "too short to be compact");
+    is_int(notify_record_expand(&hook, "XYZJ", 4, &out, &len), 1, "not FR1");
+    notify_buf_cleanup(&f);
+}
+
+static void test_damaged_compact_records_are_refused(void)
+{
+    struct notify_buf c = {0};
+    struct s3_event ev = event(S3_EV_PUT, "in/k");
+    void *out;
+    size_t len, refused = 0;
+
+    job_record(&c, &ev, true);
+    for (size_t cut = 4; cut < c.len; cut++) {
+        out = NULL;
+        int rc = notify_record_expand(&hook, c.p, cut, &out, &len);
+        free(out);
+        if (rc == -1)
+            refused++;
+    }
+    /* a cut between two fields after `ev` (before max_attempts, rev or created_ms) leaves a
+     * well-formed record, which the relay refuses for the fields it lacks */
+    is_int(refused, c.len - 4 - 3, "every other cut of a compact record is refused");
+
+    char *bad = malloc(c.len);
+    size_t ev_at = 0;
+    for (size_t i = 4; i + 2 < c.len && ev_at == 0; i++)
+        if (memcmp(c.p + i, "ev", 2) == 0 && c.p[i - 4] == 2)
+            ev_at = i + 2 + 4; /* the value, after its length */
+    ok(ev_at > 0, "found the ev field");
+    memcpy(bad, c.p, c.len);
+    bad[ev_at] = 9; /* version */
+    out = NULL;
+    is_int(notify_record_expand(&hook, bad, c.len, &out, &len), -1, "an unknown ev version");
+    memcpy(bad, c.p, c.len);
+    bad[ev_at + 1] = 77; /* kind */
+    is_int(notify_record_expand(&hook, bad, c.len, &out, &len), -1, "an unknown event kind");
+    free(bad);
+
+    struct notify_buf m = {0};
+    notify_rec_begin(&m, 'J');
+    notify_rec_field_str(&m, "id", "x");
+    notify_rec_field_str(&m, "key", "k");
+    size_t at = notify_rec_field_begin(&m, "ev");
+    notify_ev_write(&m, &ev, "svc");
+    notify_rec_field_end(&m, at);
+    is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "no bucket");
+    notify_rec_begin(&m, 'N');
+    notify_rec_field_str(&m, "bucket", "b");
+    notify_rec_field(&m, "key", "a\0b", 3);
+    at = notify_rec_field_begin(&m, "ev");
+    notify_ev_write(&m, &ev, "svc");
+    notify_rec_field_end(&m, at);
+    is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "a key with a NUL");
+    notify_rec_begin(&m, 'N');
+    notify_rec_field_str(&m, "bucket", "b");
+    notify_rec_field_str(&m, "key", "k");
+    at = notify_rec_field_begin(&m, "ev");
+    notify_ev_write(&m, &ev, "svc");
+    notify_buf_put(&m, "x", 1);
+    notify_rec_field_end(&m, at);
+    is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "bytes after the ev fields");
+    notify_buf_cleanup(&m);
+    notify_buf_cleanup(&c);
+}
+
+int main(void)
+{
+    subtest(test_compact_records_expand_to_the_full_bytes);
+    subtest(test_other_records_are_left_alone);
+    subtest(test_damaged_compact_records_are_refused);
+    return done_testing();
+}
