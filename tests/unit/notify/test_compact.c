@@ -26,25 +26,34 @@ static struct s3_event event(enum s3_event_kind kind, const char *key)
                              .origin = &who};
 }
 
+/* The message field: compact (`ev`, the event's fields) or full (`full_name`: the message, or
+ * the test message for S3_EV_TEST). */
+static void message(struct notify_buf *b, const struct s3_event *ev, bool compact,
+                    const char *full_name, const char *config_id)
+{
+    char when[32];
+    size_t at = notify_rec_field_begin(b, compact ? "ev" : full_name);
+
+    notify_format_time(ev->time_ms, when);
+    if (compact)
+        notify_ev_write(b, ev, config_id);
+    else if (ev->kind == S3_EV_TEST)
+        notify_test_event_write(b, ev, when);
+    else
+        notify_event_write(b, ev, "eu-1", config_id, when);
+    notify_rec_field_end(b, at);
+}
+
 /* The job record: compact (kind 'J') or full ('j', the message written in place). */
 static void job_record(struct notify_buf *b, const struct s3_event *ev, bool compact)
 {
-    char when[32];
-    size_t at;
-
     notify_rec_begin(b, compact ? 'J' : 'j');
     notify_rec_field_str(b, "id", "00000000-0000-4000-8000-000000000001");
     notify_rec_field_str(b, "service", "thumbs");
     notify_rec_field_str(b, "pool", "edge");
     notify_rec_field_str(b, "bucket", ev->bucket);
     notify_rec_field_str(b, "key", ev->key);
-    at = notify_rec_field_begin(b, compact ? "ev" : "event");
-    notify_format_time(ev->time_ms, when);
-    if (compact)
-        notify_ev_write(b, ev, "thumbs");
-    else
-        notify_event_write(b, ev, "eu-1", "thumbs", when);
-    notify_rec_field_end(b, at);
+    message(b, ev, compact, "event", "thumbs");
     notify_rec_field_str(b, "max_attempts", "3");
     notify_rec_field_str(b, "rev", "0123456789abcdef");
     notify_rec_field_str(b, "created_ms", "1700000000123");
@@ -53,9 +62,6 @@ static void job_record(struct notify_buf *b, const struct s3_event *ev, bool com
 /* The notification record: compact ('N': bucket, key and ev) or full ('n': body). */
 static void notif_record(struct notify_buf *b, const struct s3_event *ev, bool compact)
 {
-    char when[32];
-    size_t at;
-
     notify_rec_begin(b, compact ? 'N' : 'n');
     notify_rec_field_str(b, "id", "00000000-0000-4000-8000-000000000002");
     notify_rec_field_str(b, "target", "audit");
@@ -63,15 +69,7 @@ static void notif_record(struct notify_buf *b, const struct s3_event *ev, bool c
         notify_rec_field_str(b, "bucket", ev->bucket);
         notify_rec_field_str(b, "key", ev->key != NULL ? ev->key : "");
     }
-    at = notify_rec_field_begin(b, compact ? "ev" : "body");
-    notify_format_time(ev->time_ms, when);
-    if (compact)
-        notify_ev_write(b, ev, "rule-1");
-    else if (ev->kind == S3_EV_TEST)
-        notify_test_event_write(b, ev, when);
-    else
-        notify_event_write(b, ev, "eu-1", "rule-1", when);
-    notify_rec_field_end(b, at);
+    message(b, ev, compact, "body", "rule-1");
     notify_rec_field_str(b, "created_ms", "1700000000123");
 }
 

@@ -373,39 +373,33 @@ static void test_relay_dedupes_records_sent_twice(void)
     queue_free(q);
 }
 
-static void test_relay_restored_data_dir_is_not_taken_for_repeats(void)
+/* A relay started with the mark at `mark`, on an outbox of n jobs (ids 1..n) opened when the
+ * next id was first_id; runs until the outbox is drained and returns how many jobs Redis got. */
+static long long relay_with_mark(const char *mark, int n, uint64_t first_id)
 {
     rfx_do("FLUSHALL");
     fake_reset();
+    rfx_do("SET fg:relayed:" SOURCE " %s", mark);
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "m%s-%d", mark, i);
+        fake_add_job(id, "svc", "p1");
+    }
+    struct queue *q = open_queue_at(4, false, first_id);
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "drains");
+    queue_free(q);
+    return rfx_int("XLEN fg:inv:p1");
+}
+
+static void test_relay_restored_data_dir_is_not_taken_for_repeats(void)
+{
     /* Redis took records up to 1000 from this outbox; the data dir now in use is an older copy
      * whose next id is 11 */
-    rfx_do("SET fg:relayed:" SOURCE " 1000");
-    for (int i = 0; i < 10; i++) {
-        char id[32];
-        snprintf(id, sizeof(id), "old-%d", i);
-        fake_add_job(id, "svc", "p1");
-    }
-    struct queue *q = open_queue_at(4, false, 11);
-    queue_kick(q);
-    ok(rfx_run_until(base, drained, NULL, 5000), "drains");
-    is_int(rfx_int("XLEN fg:inv:p1"), 10, "every record enqueued, none taken for a repeat");
+    is_int(relay_with_mark("1000", 10, 11), 10, "every record enqueued, none taken for a repeat");
     is_str(rfx_str("GET fg:relayed:" SOURCE), "10", "the mark starts over");
-    queue_free(q);
-
     /* a mark below the first id is an ordinary restart: kept */
-    rfx_do("FLUSHALL");
-    fake_reset();
-    rfx_do("SET fg:relayed:" SOURCE " 3");
-    for (int i = 0; i < 5; i++) {
-        char id[32];
-        snprintf(id, sizeof(id), "new-%d", i);
-        fake_add_job(id, "svc", "p1");
-    }
-    q = open_queue_at(4, false, 4);
-    queue_kick(q);
-    ok(rfx_run_until(base, drained, NULL, 5000), "drains");
-    is_int(rfx_int("XLEN fg:inv:p1"), 2, "ids 1-3 were taken before the restart: skipped");
-    queue_free(q);
+    is_int(relay_with_mark("3", 5, 4), 2, "ids 1-3 were taken before the restart: skipped");
 }
 
 static void test_relay_drops_bad_records(void)
