@@ -266,15 +266,58 @@ static bool replied(void *arg)
     return ((struct reply *)arg)->done;
 }
 
+/* A test's start: an empty Redis, the sender answering in `mode` by `script`, n entries for
+ * `target` (ids <prefix><i>) and a queue (the test adds its targets). */
+static struct queue *begin(struct sender *s, enum answer_mode mode,
+                           enum queue_send_result (*script)(const char *, unsigned),
+                           const char *target, int n, const char *prefix)
+{
+    rfx_do("FLUSHALL");
+    *s = (struct sender){0};
+    sender_reset(s, mode, script);
+    if (n > 0)
+        add_entries(target, n, prefix);
+    return open_queue();
+}
+
+static void end(struct queue *q, struct sender *s)
+{
+    queue_free(q);
+    free(s->calls);
+}
+
+struct dlq_want {
+    const char *target;
+    size_t n;
+};
+
+static bool dlq_has(void *arg)
+{
+    struct dlq_want *w = arg;
+    return rfx_int("XLEN fg:ntfdlq:%s", w->target) >= (long long)w->n;
+}
+
+/* Field `name` of the target's first dead letter, copied into out ("" when none). */
+static const char *dlq_field(const char *target, const char *name, char *out, size_t cap)
+{
+    redisReply *r = rfx_cmd("XRANGE fg:ntfdlq:%s - + COUNT 1", target);
+    out[0] = '\0';
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        redisReply *f = r->element[0]->element[1];
+        for (size_t i = 0; i + 1 < f->elements; i += 2)
+            if (strcmp(f->element[i]->str, name) == 0)
+                snprintf(out, cap, "%s", f->element[i + 1]->str);
+    }
+    freeReplyObject(r);
+    return out;
+}
+
 /* ---- tests ---- */
 
 static void test_push_delivers_each_entry_once(void)
 {
-    rfx_do("FLUSHALL");
-    struct sender s = {0};
-    sender_reset(&s, ANSWER_LATER, always_sent);
-    add_entries("t", 100, "e");
-    struct queue *q = open_queue();
+    struct sender s;
+    struct queue *q = begin(&s, ANSWER_LATER, always_sent, "t", 100, "e");
     queue_add_target(q, "t", &fast, fake_send, &s);
     struct want w = {&s, 100};
     ok(rfx_run_until(base, sent_at_least, &w, 10000), "100 entries sent");
@@ -301,17 +344,13 @@ static void test_push_delivers_each_entry_once(void)
     ok(cumulative && st.latency_le[7] <= 100, "histogram: cumulative buckets");
     ok(st.latency_le[7] == 100, "histogram: every delivery under 5 s");
     ok(st.latency_sum_s >= 0.0 && st.latency_sum_s < 500.0, "histogram: a sum");
-    queue_free(q);
-    free(s.calls);
+    end(q, &s);
 }
 
 static void test_push_retries_after_a_backoff(void)
 {
-    rfx_do("FLUSHALL");
-    struct sender s = {0};
-    sender_reset(&s, ANSWER_LATER, retry_once);
-    add_entries("r", 10, "r");
-    struct queue *q = open_queue();
+    struct sender s;
+    struct queue *q = begin(&s, ANSWER_LATER, retry_once, "r", 10, "r");
     queue_add_target(q, "r", &fast, fake_send, &s);
     struct want w = {&s, 10};
     ok(rfx_run_until(base, sent_at_least, &w, 10000), "10 sent after one retry each");
@@ -322,20 +361,16 @@ static void test_push_retries_after_a_backoff(void)
     struct queue_target_stats st = stats_of(q, "r");
     is_int(st.retried, 10, "stats: 10 retried");
     is_int(st.delivered, 10, "stats: 10 delivered");
-    queue_free(q);
-    free(s.calls);
+    end(q, &s);
 }
 
 static void test_push_waits_the_backoff(void)
 {
-    rfx_do("FLUSHALL");
-    struct sender s = {0};
-    sender_reset(&s, ANSWER_LATER, retry_once);
+    struct sender s;
     struct queue_target_policy slow = fast;
     slow.backoff_base_ms = 1000; /* the first retry waits random(0, 1 s) */
     slow.backoff_cap_ms = 1000;
-    add_entries("b", 20, "b");
-    struct queue *q = open_queue();
+    struct queue *q = begin(&s, ANSWER_LATER, retry_once, "b", 20, "b");
     queue_add_target(q, "b", &slow, fake_send, &s);
     struct want w = {&s, 20};
     ok(rfx_run_until(base, called_at_least, &w, 5000), "20 first calls");
@@ -343,81 +378,43 @@ static void test_push_waits_the_backoff(void)
     ok(s.n_sent < 20, "not all retried within 100 ms");
     ok(rfx_int("ZCARD fg:ntfdelay:b") > 0, "retries wait in ntfdelay");
     ok(rfx_run_until(base, sent_at_least, &w, 5000), "all sent within the cap");
-    queue_free(q);
-    free(s.calls);
-}
-
-static bool dlq_has(void *arg)
-{
-    struct want *w = arg;
-    return rfx_int("XLEN fg:ntfdlq:d") >= (long long)w->n;
-}
-
-static bool dlq_has_v(void *arg)
-{
-    struct want *w = arg;
-    return rfx_int("XLEN fg:ntfdlq:v") >= (long long)w->n;
-}
-
-static bool dlq_has_old(void *arg)
-{
-    struct want *w = arg;
-    return rfx_int("XLEN fg:ntfdlq:old") >= (long long)w->n;
+    end(q, &s);
 }
 
 static void test_push_dead_letters_after_max_attempts(void)
 {
-    rfx_do("FLUSHALL");
-    struct sender s = {0};
-    sender_reset(&s, ANSWER_LATER, always_retry);
+    struct sender s;
+    struct queue *q = begin(&s, ANSWER_LATER, always_retry, "d", 4, "m");
     s.reason = "HTTP 503";
-    add_entries("d", 4, "m");
-    struct queue *q = open_queue();
     struct queue_target_policy p = fast;
     p.max_attempts = 3;
     queue_add_target(q, "d", &p, fake_send, &s);
-    struct want w = {&s, 4};
+    struct dlq_want w = {"d", 4};
     ok(rfx_run_until(base, dlq_has, &w, 10000), "4 dead letters");
     is_int(s.n_calls, 12, "3 attempts each");
     is_int(calls_of(&s, "m2"), 3, "m2: 3 attempts");
-    redisReply *r = rfx_cmd("XRANGE fg:ntfdlq:d - + COUNT 1");
-    const char *reason = NULL, *attempts = NULL, *body = NULL;
-    if (r != NULL && r->elements == 1) {
-        redisReply *f = r->element[0]->element[1];
-        for (size_t i = 0; i + 1 < f->elements; i += 2) {
-            if (strcmp(f->element[i]->str, "reason") == 0)
-                reason = f->element[i + 1]->str;
-            if (strcmp(f->element[i]->str, "attempts") == 0)
-                attempts = f->element[i + 1]->str;
-            if (strcmp(f->element[i]->str, "body") == 0)
-                body = f->element[i + 1]->str;
-        }
-    }
-    ok(reason != NULL && strstr(reason, "max attempts") != NULL &&
-           strstr(reason, "HTTP 503") != NULL,
+    char reason[256], attempts[16], body[256];
+    dlq_field("d", "reason", reason, sizeof(reason));
+    ok(strstr(reason, "max attempts") != NULL && strstr(reason, "HTTP 503") != NULL,
        "reason: max attempts, with the sender's");
-    is_str(attempts, "3", "attempts 3");
-    ok(body != NULL && strncmp(body, "{\"Records\"", 10) == 0, "the body kept");
-    freeReplyObject(r);
+    is_str(dlq_field("d", "attempts", attempts, sizeof(attempts)), "3", "attempts 3");
+    ok(strncmp(dlq_field("d", "body", body, sizeof(body)), "{\"Records\"", 10) == 0,
+       "the body kept");
     ok(rfx_run_until(base, stream_empty, "d", 3000), "stream empty");
     is_int(rfx_int("ZCARD fg:ntfdelay:d"), 0, "nothing waiting");
     struct queue_target_stats st = stats_of(q, "d");
     is_int(st.dead_lettered, 4, "stats: 4 dead-lettered");
     is_int(st.retried, 8, "stats: 8 retried");
-    queue_free(q);
-    free(s.calls);
+    end(q, &s);
 }
 
 static void test_push_fail_dead_letters_at_once_and_replay_delivers(void)
 {
-    rfx_do("FLUSHALL");
-    struct sender s = {0};
-    sender_reset(&s, ANSWER_LATER, always_fail);
+    struct sender s;
+    struct queue *q = begin(&s, ANSWER_LATER, always_fail, "d", 5, "f");
     s.reason = "HTTP 400";
-    add_entries("d", 5, "f");
-    struct queue *q = open_queue();
     queue_add_target(q, "d", &fast, fake_send, &s);
-    struct want w = {&s, 5};
+    struct dlq_want w = {"d", 5};
     ok(rfx_run_until(base, dlq_has, &w, 5000), "5 dead letters");
     is_int(s.n_calls, 5, "one attempt each");
     rfx_run_for(base, 1200);
@@ -452,17 +449,13 @@ static void test_push_fail_dead_letters_at_once_and_replay_delivers(void)
     rep = (struct reply){0};
     queue_target_dlq_replay(q, "nope", on_reply, &rep);
     ok(rfx_run_until(base, replied, &rep, 3000) && rep.status == 404, "replay: 404");
-    queue_free(q);
-    free(s.calls);
+    end(q, &s);
 }
 
 static void test_push_respects_the_concurrency_cap(void)
 {
-    rfx_do("FLUSHALL");
-    struct sender s = {0};
-    sender_reset(&s, ANSWER_HOLD, always_sent);
-    add_entries("c", 20, "c");
-    struct queue *q = open_queue();
+    struct sender s;
+    struct queue *q = begin(&s, ANSWER_HOLD, always_sent, "c", 20, "c");
     struct queue_target_policy p = fast;
     p.concurrency = 4;
     queue_add_target(q, "c", &p, fake_send, &s);
@@ -478,8 +471,7 @@ static void test_push_respects_the_concurrency_cap(void)
     }
     is_int(s.n_sent, 20, "all 20 sent");
     is_int(s.max_in_flight, 4, "never more than 4 in flight");
-    queue_free(q);
-    free(s.calls);
+    end(q, &s);
 }
 
 static void test_push_stuck_target_does_not_stop_others(void)
@@ -535,17 +527,13 @@ static void test_push_takes_over_entries_of_a_crashed_gateway(void)
     is_int(calls_of(&s, "new2"), 1, "new2 once");
     ok(rfx_run_until(base, stream_empty, "k", 3000), "stream empty");
     is_int(pending_of("k"), 0, "nothing pending");
-    queue_free(q);
-    free(s.calls);
+    end(q, &s);
 }
 
 static void test_push_resumes_after_redis_restart(void)
 {
-    rfx_do("FLUSHALL");
-    struct sender s = {0};
-    sender_reset(&s, ANSWER_HOLD, always_sent);
-    add_entries("x", 6, "x");
-    struct queue *q = open_queue();
+    struct sender s;
+    struct queue *q = begin(&s, ANSWER_HOLD, always_sent, "x", 6, "x");
     struct queue_target_policy p = fast;
     p.concurrency = 2;
     queue_add_target(q, "x", &p, fake_send, &s);
@@ -568,17 +556,13 @@ static void test_push_resumes_after_redis_restart(void)
     ok(all, "the 6 old entries were sent");
     is_int(calls_of(&s, "y3"), 1, "a new one once");
     is_int(pending_of("x"), 0, "nothing pending");
-    queue_free(q);
-    free(s.calls);
+    end(q, &s);
 }
 
 static void test_push_queue_free_with_sends_in_flight(void)
 {
-    rfx_do("FLUSHALL");
-    struct sender s = {0};
-    sender_reset(&s, ANSWER_HOLD, always_retry);
-    add_entries("z", 8, "z");
-    struct queue *q = open_queue();
+    struct sender s;
+    struct queue *q = begin(&s, ANSWER_HOLD, always_retry, "z", 8, "z");
     queue_add_target(q, "z", &fast, fake_send, &s);
     struct want w = {&s, 8};
     ok(rfx_run_until(base, called_at_least, &w, 3000), "8 sends in flight");
@@ -611,8 +595,7 @@ static void test_push_rate(void)
      * collapse, so that sanitizer builds and a loaded machine pass */
     ok(ms > 0 && n * 1000.0 / (double)ms >= 1000, "at least 1000 deliveries/s");
     ok(rfx_run_until(base, stream_empty, "rate", 5000), "every entry deleted");
-    queue_free(q);
-    free(s.calls);
+    end(q, &s);
 }
 
 static bool is_up(void *arg)
@@ -623,12 +606,9 @@ static bool is_up(void *arg)
 
 static void test_push_unreachable_target_is_probed_not_retried(void)
 {
-    rfx_do("FLUSHALL");
-    struct sender s = {0};
-    sender_reset(&s, ANSWER_LATER, always_unreachable);
+    struct sender s;
+    struct queue *q = begin(&s, ANSWER_LATER, always_unreachable, "u", 200, "u");
     s.reason = "Connection refused";
-    add_entries("u", 200, "u");
-    struct queue *q = open_queue();
     struct queue_target_policy p = fast;
     p.max_attempts = 3;
     p.probe_base_ms = 200;
@@ -669,17 +649,13 @@ static void test_push_unreachable_target_is_probed_not_retried(void)
     st = stats_of(q, "u");
     ok(st.up, "stats: up");
     is_int(st.delivered, 200, "stats: 200 delivered");
-    queue_free(q);
-    free(s.calls);
+    end(q, &s);
 }
 
 static void test_push_answer_while_down_brings_it_up_and_counts(void)
 {
-    rfx_do("FLUSHALL");
-    struct sender s = {0};
-    sender_reset(&s, ANSWER_LATER, always_unreachable);
-    add_entries("v", 20, "v");
-    struct queue *q = open_queue();
+    struct sender s;
+    struct queue *q = begin(&s, ANSWER_LATER, always_unreachable, "v", 20, "v");
     struct queue_target_policy p = fast;
     p.max_attempts = 2;
     p.probe_base_ms = 100;
@@ -690,21 +666,13 @@ static void test_push_answer_while_down_brings_it_up_and_counts(void)
     /* the target answers 503 now: per-message retries again, attempts count */
     s.script = always_retry;
     s.reason = "HTTP 503";
-    struct want w = {&s, 20};
-    ok(rfx_run_until(base, dlq_has_v, &w, 10000), "20 dead letters after max attempts");
+    struct dlq_want w = {"v", 20};
+    ok(rfx_run_until(base, dlq_has, &w, 10000), "20 dead letters after max attempts");
     ok(stats_of(q, "v").up, "up: it answered");
-    redisReply *r = rfx_cmd("XRANGE fg:ntfdlq:v - + COUNT 1");
-    const char *attempts = NULL;
-    if (r != NULL && r->elements == 1) {
-        redisReply *f = r->element[0]->element[1];
-        for (size_t i = 0; i + 1 < f->elements; i += 2)
-            if (strcmp(f->element[i]->str, "attempts") == 0)
-                attempts = f->element[i + 1]->str;
-    }
-    is_str(attempts, "2", "only the answered sends counted as attempts");
-    freeReplyObject(r);
-    queue_free(q);
-    free(s.calls);
+    char attempts[16];
+    is_str(dlq_field("v", "attempts", attempts, sizeof(attempts)), "2",
+           "only the answered sends counted as attempts");
+    end(q, &s);
 }
 
 static void test_push_unreachable_messages_expire_by_max_age(void)
@@ -726,27 +694,16 @@ static void test_push_unreachable_messages_expire_by_max_age(void)
     p.probe_base_ms = 100;
     p.probe_cap_ms = 200;
     queue_add_target(q, "old", &p, fake_send, &s);
-    struct want w = {&s, 5};
-    ok(rfx_run_until(base, dlq_has_old, &w, 5000), "5 dead letters");
-    redisReply *r = rfx_cmd("XRANGE fg:ntfdlq:old - + COUNT 1");
-    const char *reason = NULL, *attempts = NULL;
-    if (r != NULL && r->elements == 1) {
-        redisReply *f = r->element[0]->element[1];
-        for (size_t i = 0; i + 1 < f->elements; i += 2) {
-            if (strcmp(f->element[i]->str, "reason") == 0)
-                reason = f->element[i + 1]->str;
-            if (strcmp(f->element[i]->str, "attempts") == 0)
-                attempts = f->element[i + 1]->str;
-        }
-    }
-    ok(reason != NULL && strncmp(reason, "target unreachable since ", 25) == 0 &&
+    struct dlq_want w = {"old", 5};
+    ok(rfx_run_until(base, dlq_has, &w, 5000), "5 dead letters");
+    char reason[256], attempts[16];
+    dlq_field("old", "reason", reason, sizeof(reason));
+    ok(strncmp(reason, "target unreachable since ", 25) == 0 &&
            strstr(reason, "Connection refused") != NULL,
        "reason: target unreachable since ...");
-    printf("# %s\n", reason != NULL ? reason : "(none)");
-    is_str(attempts, "0", "no attempt counted");
-    freeReplyObject(r);
-    queue_free(q);
-    free(s.calls);
+    printf("# %s\n", reason);
+    is_str(dlq_field("old", "attempts", attempts, sizeof(attempts)), "0", "no attempt counted");
+    end(q, &s);
 }
 
 static void test_push_without_redis_does_nothing(void)
