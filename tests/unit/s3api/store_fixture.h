@@ -45,6 +45,38 @@ static inline void settle(void)
         event_base_loop(base, EVLOOP_ONCE);
 }
 
+/* Opens `st` with cfg (data_dir: the fixture's when NULL); a failure ends the test. */
+static inline void fixture_store_open(struct s3_store_config cfg)
+{
+    char err[256] = "";
+    if (cfg.data_dir == NULL)
+        cfg.data_dir = data_dir;
+    st = s3_store_open(base, pool, &cfg, err, sizeof(err));
+    if (st == NULL)
+        printf("# open: %s\n", err);
+    ASSERT(st != NULL);
+}
+
+/* One store call's outcome: on_res as its callback, wait_res to run the loop until it came. */
+struct res {
+    bool done;
+    enum s3_err err;
+};
+
+static inline void on_res(enum s3_err err, void *arg)
+{
+    struct res *r = arg;
+    ASSERT(!r->done);
+    r->done = true;
+    r->err = err;
+}
+
+static inline enum s3_err wait_res(struct res *r)
+{
+    run_until(&r->done);
+    return r->err;
+}
+
 /* The loop, a 4-thread pool and root = /tmp/fg-<name>-XXXXXX; the store is the test's to open. */
 static inline void fixture_init(const char *name)
 {

@@ -82,33 +82,16 @@ static size_t events_now(void)
 
 static void store_open(void)
 {
-    char err[256] = "";
-    struct s3_store_config cfg = {.data_dir = data_dir};
-    st = s3_store_open(base, pool, &cfg, err, sizeof(err));
-    if (st == NULL)
-        printf("# open: %s\n", err);
-    ASSERT(st != NULL);
+    fixture_store_open((struct s3_store_config){.data_dir = data_dir});
     s3_store_set_event_hook(st, on_event, NULL);
 }
 
-struct res {
-    bool done;
-    enum s3_err err;
-};
-
-static void on_res(enum s3_err err, void *arg)
+/* wait_res, then no pool job or commit of the store left in flight. */
+static enum s3_err wait_settled(struct res *r)
 {
-    struct res *r = arg;
-    ASSERT(!r->done);
-    r->done = true;
-    r->err = err;
-}
-
-static enum s3_err wait_res(struct res *r)
-{
-    run_until(&r->done);
+    enum s3_err e = wait_res(r);
     settle();
-    return r->err;
+    return e;
 }
 
 static const struct s3_event_origin origin = {
@@ -121,21 +104,21 @@ static enum s3_err bucket_create(const char *b)
 {
     struct res r = {0};
     s3_store_bucket_create(st, b, on_res, &r);
-    return wait_res(&r);
+    return wait_settled(&r);
 }
 
 static enum s3_err bucket_delete(const char *b)
 {
     struct res r = {0};
     s3_store_bucket_delete(st, b, on_res, &r);
-    return wait_res(&r);
+    return wait_settled(&r);
 }
 
 static enum s3_err notif_set(const char *b, const void *data, size_t len)
 {
     struct res r = {0};
     s3_store_notif_set(st, b, data, len, &origin, on_res, &r);
-    return wait_res(&r);
+    return wait_settled(&r);
 }
 
 struct get_res {
@@ -175,7 +158,7 @@ static enum s3_err put_text(const char *b, const char *key, const char *text)
     evbuffer_free(buf);
     struct res r = {0};
     s3_put_flush(put, on_res, &r);
-    enum s3_err err = wait_res(&r);
+    enum s3_err err = wait_settled(&r);
     if (err != S3_OK) {
         s3_put_abort(put);
         return err;
@@ -186,7 +169,7 @@ static enum s3_err put_text(const char *b, const char *key, const char *text)
     snprintf(m.etag, sizeof(m.etag), "0123456789abcdef0123456789abcdef");
     r = (struct res){0};
     s3_put_commit(put, &m, &origin, on_res, &r);
-    err = wait_res(&r);
+    err = wait_settled(&r);
     s3_obj_meta_cleanup(&m);
     return err;
 }
@@ -323,13 +306,13 @@ static void test_notif_store_events_carry_config(void)
     is_int(put_text("plain", "k1", "one"), S3_OK, "put in plain");
     struct res r = {0};
     s3_store_delete(st, "nb", "k1", &origin, on_res, &r);
-    is_int(wait_res(&r), S3_OK, "delete in nb");
+    is_int(wait_settled(&r), S3_OK, "delete in nb");
     struct s3_obj_meta m, out;
     s3_obj_meta_init(&m);
     s3_obj_meta_init(&out);
     r = (struct res){0};
     s3_store_copy(st, "plain", "k1", "nb", "copied", &m, &out, &origin, on_res, &r);
-    is_int(wait_res(&r), S3_OK, "copy into nb");
+    is_int(wait_settled(&r), S3_OK, "copy into nb");
     s3_obj_meta_cleanup(&m);
     s3_obj_meta_cleanup(&out);
 
@@ -365,8 +348,8 @@ static void test_notif_store_events_carry_config(void)
     s3_obj_meta_init(&m);
     m.size = 1;
     s3_put_commit(p, &m, &origin, on_res, &rc);
-    is_int(wait_res(&rs), S3_OK, "configure plain");
-    is_int(wait_res(&rc), S3_OK, "and put into it");
+    is_int(wait_settled(&rs), S3_OK, "configure plain");
+    is_int(wait_settled(&rc), S3_OK, "and put into it");
     s3_obj_meta_cleanup(&m);
     ok(events_now() == e0 + 2 && events[e0 + 1].kind == S3_EV_PUT &&
            events[e0 + 1].notif_len == len,
@@ -394,7 +377,7 @@ static void test_notif_store_survives_reopen_and_bucket_delete(void)
     ok(g.len == len, "unchanged");
     struct res r = {0};
     s3_store_delete(st, "gone", "k", &origin, on_res, &r);
-    is_int(wait_res(&r), S3_OK, "empty it");
+    is_int(wait_settled(&r), S3_OK, "empty it");
     is_int(bucket_delete("gone"), S3_OK, "delete the bucket");
     is_int(notif_get("gone", &g), S3_ERR_NO_SUCH_BUCKET, "get: no bucket");
     is_int(bucket_create("gone"), S3_OK, "make it again");

@@ -31,16 +31,11 @@
 
 static void store_open(size_t cache_max_bytes)
 {
-    char err[256] = "";
-    struct s3_store_config cfg = {
+    fixture_store_open((struct s3_store_config){
         .data_dir = data_dir,
         .inline_max_bytes = 64 * KIB,
         .cache_max_bytes = cache_max_bytes,
-    };
-    st = s3_store_open(base, pool, &cfg, err, sizeof(err));
-    if (st == NULL)
-        printf("# open: %s\n", err);
-    ASSERT(st != NULL);
+    });
 }
 
 static void fill(unsigned char *p, size_t n, uint32_t seed)
@@ -82,25 +77,6 @@ static size_t count_files(const char *sub)
         closedir(d);
     free(path);
     return n;
-}
-
-struct res {
-    bool done;
-    enum s3_err err;
-};
-
-static void on_res(enum s3_err err, void *arg)
-{
-    struct res *r = arg;
-    ASSERT(!r->done);
-    r->done = true;
-    r->err = err;
-}
-
-static enum s3_err wait_res(struct res *r)
-{
-    run_until(&r->done);
-    return r->err;
 }
 
 static enum s3_err bucket_op(const char *b, bool create)

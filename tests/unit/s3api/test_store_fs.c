@@ -32,16 +32,11 @@ static unsigned upload_age_s;
 
 static void store_open(void)
 {
-    char err[256] = "";
-    struct s3_store_config cfg = {
+    fixture_store_open((struct s3_store_config){
         .data_dir = data_dir,
         .inline_max_bytes = 64 * 1024,
         .upload_max_age_s = upload_age_s,
-    };
-    st = s3_store_open(base, pool, &cfg, err, sizeof(err));
-    if (st == NULL)
-        printf("# open: %s\n", err);
-    ASSERT(st != NULL);
+    });
 }
 
 static void store_reopen(void)
@@ -97,25 +92,6 @@ static size_t count_files(const char *sub)
         closedir(d);
     free(path);
     return n;
-}
-
-struct res {
-    bool done;
-    enum s3_err err;
-};
-
-static void on_res(enum s3_err err, void *arg)
-{
-    struct res *r = arg;
-    ASSERT(!r->done);
-    r->done = true;
-    r->err = err;
-}
-
-static enum s3_err wait_res(struct res *r)
-{
-    run_until(&r->done);
-    return r->err;
 }
 
 /* ---- synchronous wrappers ---- */

@@ -100,12 +100,7 @@ static void on_notified(void *arg)
 
 static void store_open(void)
 {
-    char err[256] = "";
-    struct s3_store_config cfg = {.data_dir = data_dir};
-    st = s3_store_open(base, pool, &cfg, err, sizeof(err));
-    if (st == NULL)
-        printf("# open: %s\n", err);
-    ASSERT(st != NULL);
+    fixture_store_open((struct s3_store_config){.data_dir = data_dir});
     s3_store_set_event_hook(st, on_event, &hook_arg_tag);
     s3_store_on_outbox(st, on_notified, NULL);
 }
@@ -114,25 +109,6 @@ static void store_reopen(void)
 {
     s3_store_close(st);
     store_open();
-}
-
-struct res {
-    bool done;
-    enum s3_err err;
-};
-
-static void on_res(enum s3_err err, void *arg)
-{
-    struct res *r = arg;
-    ASSERT(!r->done);
-    r->done = true;
-    r->err = err;
-}
-
-static enum s3_err wait_res(struct res *r)
-{
-    run_until(&r->done);
-    return r->err;
 }
 
 static const struct s3_event_origin origin = {
