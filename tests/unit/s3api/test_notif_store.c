@@ -17,6 +17,7 @@
 #include "s3api/notif.h"
 #include "s3api/store.h"
 #include "s3api/store_fs_internal.h"
+#include "tests/unit/s3api/outbox_fixture.h"
 #include "tests/unit/s3api/store_fixture.h"
 #include "tests/unit/tap.h"
 
@@ -94,19 +95,6 @@ static enum s3_err wait_settled(struct res *r)
     return e;
 }
 
-static const struct s3_event_origin origin = {
-    .principal = "AKIDTEST",
-    .source_ip = "192.0.2.7",
-    .request_id = "REQNOTIF",
-};
-
-static enum s3_err bucket_create(const char *b)
-{
-    struct res r = {0};
-    s3_store_bucket_create(st, b, on_res, &r);
-    return wait_settled(&r);
-}
-
 static enum s3_err bucket_delete(const char *b)
 {
     struct res r = {0};
@@ -146,75 +134,6 @@ static enum s3_err notif_get(const char *b, struct get_res *g)
     s3_store_notif_get(st, b, on_get, g);
     run_until(&g->done);
     return g->err;
-}
-
-static enum s3_err put_text(const char *b, const char *key, const char *text)
-{
-    size_t len = strlen(text);
-    struct s3_put *put = s3_put_new(st, b, key, NULL, NULL);
-    struct evbuffer *buf = evbuffer_new();
-    evbuffer_add(buf, text, len);
-    s3_put_write(put, buf);
-    evbuffer_free(buf);
-    struct res r = {0};
-    s3_put_flush(put, on_res, &r);
-    enum s3_err err = wait_settled(&r);
-    if (err != S3_OK) {
-        s3_put_abort(put);
-        return err;
-    }
-    struct s3_obj_meta m;
-    s3_obj_meta_init(&m);
-    m.size = len;
-    snprintf(m.etag, sizeof(m.etag), "0123456789abcdef0123456789abcdef");
-    r = (struct res){0};
-    s3_put_commit(put, &m, &origin, on_res, &r);
-    err = wait_settled(&r);
-    s3_obj_meta_cleanup(&m);
-    return err;
-}
-
-struct read_res {
-    bool done;
-    size_t n;
-    uint64_t ids[32];
-    char data[32][160];
-};
-
-static void on_read(int err, const struct s3_outbox_rec *recs, size_t n, void *arg)
-{
-    struct read_res *r = arg;
-    (void)err;
-    r->done = true;
-    r->n = n;
-    for (size_t i = 0; i < n && i < 32; i++) {
-        r->ids[i] = recs[i].id;
-        snprintf(r->data[i], sizeof(r->data[i]), "%.*s", (int)recs[i].len,
-                 (const char *)recs[i].data);
-    }
-}
-
-static void outbox_read(struct read_res *r)
-{
-    memset(r, 0, sizeof(*r));
-    s3_store_outbox_read(st, 0, 32, 1u << 20, on_read, r);
-    run_until(&r->done);
-}
-
-static void on_removed(int err, void *arg)
-{
-    (void)err;
-    *(bool *)arg = true;
-}
-
-static void outbox_clear(void)
-{
-    struct read_res r;
-    outbox_read(&r);
-    bool done = false;
-    s3_store_outbox_remove(st, r.ids, r.n, on_removed, &done);
-    run_until(&done);
-    settle();
 }
 
 /* An encoded configuration of `n` queue rules on distinct prefixes, ARNs "arn:q:<i>". */
@@ -265,9 +184,9 @@ static void test_notif_store_set_get_remove(void)
     is_str(t->bucket, "nb", "its bucket");
     ok(!t->has_key, "no key");
     ok(t->notif_len == len && memcmp(t->notif, enc, len) == 0, "carrying the new configuration");
-    is_str(t->origin_rid, "REQNOTIF", "with the request's origin");
+    is_str(t->origin_rid, "REQ0001", "with the request's origin");
     struct read_res r;
-    outbox_read(&r);
+    outbox_read(0, 32, 1u << 20, &r);
     ok(r.n == 1 && strcmp(r.data[0], "TEST nb arn:q:0") == 0,
        "the hook's record committed with the configuration");
     free(enc);
@@ -278,7 +197,7 @@ static void test_notif_store_set_get_remove(void)
     is_int(notif_get("nb", &g), S3_OK, "get");
     ok(g.len == len && memcmp(g.data, enc, len) == 0, "the new configuration replaced the old");
     is_int(events_now(), e0 + 1, "one test event");
-    outbox_read(&r);
+    outbox_read(0, 32, 1u << 20, &r);
     is_int(r.n, 4, "one record per destination of it");
     free(enc);
 
@@ -302,8 +221,8 @@ static void test_notif_store_events_carry_config(void)
     outbox_clear();
 
     size_t e0 = events_now();
-    is_int(put_text("nb", "k1", "one"), S3_OK, "put in nb");
-    is_int(put_text("plain", "k1", "one"), S3_OK, "put in plain");
+    is_int(put_text("nb", "k1", NULL, "one"), S3_OK, "put in nb");
+    is_int(put_text("plain", "k1", NULL, "one"), S3_OK, "put in plain");
     struct res r = {0};
     s3_store_delete(st, "nb", "k1", &origin, on_res, &r);
     is_int(wait_settled(&r), S3_OK, "delete in nb");
@@ -327,7 +246,7 @@ static void test_notif_store_events_carry_config(void)
     ok(copy->kind == S3_EV_COPY && copy->notif_len == len && memcmp(copy->notif, enc, len) == 0,
        "the copy carries the destination bucket's");
     struct read_res rr;
-    outbox_read(&rr);
+    outbox_read(0, 32, 1u << 20, &rr);
     is_int(rr.n, 6, "two records for each of nb's events");
     outbox_clear();
 
@@ -371,7 +290,7 @@ static void test_notif_store_survives_reopen_and_bucket_delete(void)
     is_int(notif_get("gone", &g), S3_OK, "get after reopen");
     ok(g.len == len && memcmp(g.data, enc, len) == 0, "the configuration survived");
 
-    is_int(put_text("gone", "k", "v"), S3_OK, "an object");
+    is_int(put_text("gone", "k", NULL, "v"), S3_OK, "an object");
     is_int(bucket_delete("gone"), S3_ERR_BUCKET_NOT_EMPTY, "not deleted while not empty");
     is_int(notif_get("gone", &g), S3_OK, "configuration still there");
     ok(g.len == len, "unchanged");
@@ -384,7 +303,7 @@ static void test_notif_store_survives_reopen_and_bucket_delete(void)
     is_int(notif_get("gone", &g), S3_OK, "get");
     ok(g.null && g.len == 0, "the new bucket has no configuration");
     size_t e0 = events_now();
-    is_int(put_text("gone", "k", "v"), S3_OK, "put");
+    is_int(put_text("gone", "k", NULL, "v"), S3_OK, "put");
     ok(events_now() == e0 + 1 && events[e0].notif_null, "its events carry none");
     free(enc);
     outbox_clear();
