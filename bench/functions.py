@@ -231,6 +231,46 @@ def disk_write_bytes(pid):
     return 0
 
 
+def pinning(enabled):
+    """(server, client) taskset prefixes: the servers on the last CPU, the clients and this
+    process on the others; ([], []) when disabled or on one CPU."""
+    ncpu = os.cpu_count() or 1
+    if not enabled or ncpu < 2 or not os.access(TASKSET, os.X_OK):
+        return [], []
+    last = ncpu - 1
+    os.sched_setaffinity(0, set(range(last)))
+    return [TASKSET, '-c', str(last)], [TASKSET, '-c', '0-%d' % (last - 1) if last > 1 else '0']
+
+
+def signed_put_file(run, fg, bucket, tag, n):
+    """A requests.lua replay file of n SigV4-signed PUTs of new keys bucket/tag/NNNNNNN."""
+    out = []
+    for i in range(n):
+        path = '/%s/%s/%07d' % (bucket, tag, i)
+        h = fgtest.sigv4_headers('PUT', fg.hostport, path)
+        out.append('PUT\t%s\tx-amz-date: %s\tx-amz-content-sha256: %s\tauthorization: %s'
+                   % (path, h['x-amz-date'], h['x-amz-content-sha256'], h['authorization']))
+    p = run.path('reqs-%s-%s' % (bucket, tag))
+    with open(p, 'w') as fh:
+        fh.write('\n'.join(out) + '\n')
+    return p
+
+
+def run_wrk(pin, hostport, reqfile, body_size, connections, duration, verbose=False):
+    """One wrk run replaying reqfile through requests.lua; parse_wrk's dict."""
+    env = dict(os.environ, WRK_REQS=reqfile, WRK_MODE='replay', WRK_THREADS='1',
+               WRK_BODY_SIZE=str(body_size))
+    argv = pin + [WRK, '-t', '1', '-c', str(connections), '-d', '%ds' % duration, '--latency',
+                  '--timeout', '10s', '-s', os.path.join(HERE, 'requests.lua'),
+                  'http://%s/' % hostport]
+    r = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        die('wrk failed: %s %s' % (r.stdout, r.stderr))
+    if verbose:
+        print(r.stdout)
+    return parse_wrk(r.stdout)
+
+
 def move_to(pin, pid):
     """Moves a running process (every thread) to the CPUs of a taskset prefix."""
     if pin:
@@ -323,14 +363,8 @@ class Bench:
     def __init__(self, args):
         self.a = args
         self.run = fgtest.Run('fnbench')
-        self.pin_srv, self.pin_cli = [], []
-        ncpu = os.cpu_count() or 1
-        if args.pin and ncpu >= 2 and os.access(TASKSET, os.X_OK):
-            last = ncpu - 1
-            self.pin_srv = [TASKSET, '-c', str(last)]
-            self.pin_cli = [TASKSET, '-c', '0-%d' % (last - 1) if last > 1 else '0']
-            # this process (the uploads, the pollers) runs with the clients
-            os.sched_setaffinity(0, set(range(last)))
+        # this process (the uploads, the pollers) runs with the clients
+        self.pin_srv, self.pin_cli = pinning(args.pin)
         self.rows = []
         self.notes = []
         self.workers = []
@@ -652,32 +686,11 @@ class Bench:
     # -- 5. PUT with and without a bound service --
 
     def put_lines(self, bucket, n, tag):
-        out = []
-        host = self.fg.hostport
-        for i in range(n):
-            path = '/%s/%s/%07d' % (bucket, tag, i)
-            h = fgtest.sigv4_headers('PUT', host, path)
-            out.append('PUT\t%s\tx-amz-date: %s\tx-amz-content-sha256: %s\tauthorization: %s'
-                       % (path, h['x-amz-date'], h['x-amz-content-sha256'], h['authorization']))
-        p = self.run.path('reqs-%s-%s' % (bucket, tag))
-        with open(p, 'w') as f:
-            f.write('\n'.join(out) + '\n')
-        return p
+        return signed_put_file(self.run, self.fg, bucket, tag, n)
 
     def wrk(self, reqfile):
-        a = self.a
-        env = dict(os.environ, WRK_REQS=reqfile, WRK_MODE='replay', WRK_THREADS='1',
-                   WRK_BODY_SIZE=str(4 * KiB))
-        argv = self.pin_cli + [WRK, '-t', '1', '-c', str(a.connections), '-d',
-                               '%ds' % a.duration, '--latency', '--timeout', '10s', '-s',
-                               os.path.join(HERE, 'requests.lua'),
-                               'http://%s/' % self.fg.hostport]
-        r = subprocess.run(argv, capture_output=True, text=True, env=env)
-        if r.returncode != 0:
-            die('wrk failed: %s %s' % (r.stdout, r.stderr))
-        if a.verbose:
-            print(r.stdout)
-        return parse_wrk(r.stdout)
+        return run_wrk(self.pin_cli, self.fg.hostport, reqfile, 4 * KiB, self.a.connections,
+                       self.a.duration, self.a.verbose)
 
     def perf_start(self, name, system_wide=False):
         """--perf DIR: `perf record -g` of floodgate and redis-server (or of every CPU) into

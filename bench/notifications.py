@@ -23,9 +23,8 @@ SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, 'tests', 'integration'))
 sys.path.insert(0, HERE)
 import fgtest  # noqa: E402
-from functions import (Client, TASKSET, WRK, cpu_s, die, med, move_to,  # noqa: E402
-                       print_table, put_many)
-from run import parse_wrk  # noqa: E402
+from functions import (WRK, Client, cpu_s, die, med, move_to, pinning, print_table,  # noqa: E402
+                       put_many, run_wrk, signed_put_file)
 
 KiB = 1024
 TARGET_DELIVERIES_S = 5000.0
@@ -75,13 +74,7 @@ class Bench:
     def __init__(self, a):
         self.a = a
         self.run = fgtest.Run('ntfbench')
-        self.pin_srv, self.pin_cli = [], []
-        ncpu = os.cpu_count() or 1
-        if a.pin and ncpu >= 2 and os.access(TASKSET, os.X_OK):
-            last = ncpu - 1
-            self.pin_srv = [TASKSET, '-c', str(last)]
-            self.pin_cli = [TASKSET, '-c', '0-%d' % (last - 1) if last > 1 else '0']
-            os.sched_setaffinity(0, set(range(last)))
+        self.pin_srv, self.pin_cli = pinning(a.pin)
         self.rows = []
         self.notes = []
 
@@ -158,18 +151,9 @@ class Bench:
                  'runs %s; relay + delivery, Redis stopped while uploading' %
                  '/'.join('%.0f' % x for x in rates))
 
-    def wrk(self, port, reqfile, body_size, method_note=''):
-        a = self.a
-        env = dict(os.environ, WRK_REQS=reqfile, WRK_MODE='replay', WRK_THREADS='1',
-                   WRK_BODY_SIZE=str(body_size))
-        argv = self.pin_cli + [WRK, '-t', '1', '-c', str(a.connections), '-d',
-                               '%ds' % a.duration, '--latency', '--timeout', '10s', '-s',
-                               os.path.join(HERE, 'requests.lua'),
-                               'http://127.0.0.1:%d/' % port]
-        r = subprocess.run(argv, capture_output=True, text=True, env=env)
-        if r.returncode != 0:
-            die('wrk failed: %s %s' % (r.stdout, r.stderr))
-        return parse_wrk(r.stdout)
+    def wrk(self, port, reqfile, body_size):
+        return run_wrk(self.pin_cli, '127.0.0.1:%d' % port, reqfile, body_size,
+                       self.a.connections, self.a.duration)
 
     def case_receiver(self):
         f = self.run.path('reqs-ngx')
@@ -180,17 +164,7 @@ class Bench:
                  '(reference)', '', 'the receiver\'s own ceiling on this machine')
 
     def put_file(self, bucket, tag):
-        out = []
-        host = self.fg.hostport
-        for i in range(self.a.put_keys):
-            path = '/%s/%s/%07d' % (bucket, tag, i)
-            h = fgtest.sigv4_headers('PUT', host, path)
-            out.append('PUT\t%s\tx-amz-date: %s\tx-amz-content-sha256: %s\tauthorization: %s'
-                       % (path, h['x-amz-date'], h['x-amz-content-sha256'], h['authorization']))
-        p = self.run.path('reqs-%s-%s' % (bucket, tag))
-        with open(p, 'w') as fh:
-            fh.write('\n'.join(out) + '\n')
-        return p
+        return signed_put_file(self.run, self.fg, bucket, tag, self.a.put_keys)
 
     def dead_pair(self, label, tag, where):
         """Alternates wrk runs into `plain` and `dead`; rows for both and their ratio."""
