@@ -5,27 +5,11 @@
 #include <string.h>
 
 #include "notify/internal.h"
+#include "tests/unit/outbox_example.h"
 #include "tests/unit/tap.h"
 
 static void test_record_matches_the_queue_h_example(void)
 {
-    static const char want[] = "FR1n"
-                               "\x02\x00\x00\x00"
-                               "id"
-                               "\x02\x00\x00\x00"
-                               "u1"
-                               "\x06\x00\x00\x00"
-                               "target"
-                               "\x01\x00\x00\x00"
-                               "t"
-                               "\x04\x00\x00\x00"
-                               "body"
-                               "\x02\x00\x00\x00"
-                               "{}"
-                               "\x0a\x00\x00\x00"
-                               "created_ms"
-                               "\x01\x00\x00\x00"
-                               "5";
     struct notify_buf b = {0};
     size_t at;
 
@@ -36,8 +20,9 @@ static void test_record_matches_the_queue_h_example(void)
     notify_buf_puts(&b, "{}");
     notify_rec_field_end(&b, at);
     notify_rec_field_str(&b, "created_ms", "5");
-    is_int(b.len, sizeof(want) - 1, "length");
-    ok(b.len == sizeof(want) - 1 && memcmp(b.p, want, b.len) == 0, "bytes as queue.h shows");
+    is_int(b.len, sizeof(outbox_example) - 1, "length");
+    ok(b.len == sizeof(outbox_example) - 1 && memcmp(b.p, outbox_example, b.len) == 0,
+       "bytes as queue.h shows");
     notify_rec_begin(&b, 'j');
     is_int(b.len, 4, "begin empties the buffer");
     ok(memcmp(b.p, "FR1j", 4) == 0, "kind j");

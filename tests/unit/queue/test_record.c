@@ -3,36 +3,20 @@
 #include <string.h>
 
 #include "queue/internal.h"
+#include "tests/unit/outbox_example.h"
 #include "tests/unit/tap.h"
-
-static const char example[] = "FR1n"
-                              "\x02\x00\x00\x00"
-                              "id"
-                              "\x02\x00\x00\x00"
-                              "u1"
-                              "\x06\x00\x00\x00"
-                              "target"
-                              "\x01\x00\x00\x00"
-                              "t"
-                              "\x04\x00\x00\x00"
-                              "body"
-                              "\x02\x00\x00\x00"
-                              "{}"
-                              "\x0a\x00\x00\x00"
-                              "created_ms"
-                              "\x01\x00\x00\x00"
-                              "5";
 
 static void test_record_parses_the_example_of_queue_h(void)
 {
     struct queue_rec r;
     const char *why = NULL;
-    is_int(queue_rec_parse(example, sizeof(example) - 1, &r, &why), 0, "parses");
+    is_int(queue_rec_parse(outbox_example, sizeof(outbox_example) - 1, &r, &why), 0, "parses");
     is_int(r.kind, 'n', "kind n");
     is_int(r.n_fields, 4, "four fields");
     struct span v = queue_rec_get(&r, "target");
     ok(v.len == 1 && memcmp(v.ptr, "t", 1) == 0, "target t");
-    ok(v.ptr > example && v.ptr < example + sizeof(example), "points into the record");
+    ok(v.ptr > outbox_example && v.ptr < outbox_example + sizeof(outbox_example),
+       "points into the record");
     struct span body;
     is_int(queue_rec_need(&r, "body", &body), 0, "body present");
     ok(body.len == 2 && memcmp(body.ptr, "{}", 2) == 0, "body {}");
@@ -50,15 +34,15 @@ static void test_record_rejects_malformed_bytes(void)
     is_int(queue_rec_parse("{\"kind\":\"job\"}", 14, &r, &why), -1, "JSON");
     /* every cut inside a field fails; a cut between two whole fields is a shorter record */
     size_t n_ok = 0, n_bad = 0;
-    for (size_t cut = 5; cut < sizeof(example) - 1; cut++) {
+    for (size_t cut = 5; cut < sizeof(outbox_example) - 1; cut++) {
         why = NULL;
-        if (queue_rec_parse(example, cut, &r, &why) == 0)
+        if (queue_rec_parse(outbox_example, cut, &r, &why) == 0)
             n_ok++;
         else if (why != NULL)
             n_bad++;
     }
     is_int(n_ok, 3, "three cuts fall between fields");
-    is_int(n_bad, sizeof(example) - 1 - 5 - 3, "every other cut is refused with a reason");
+    is_int(n_bad, sizeof(outbox_example) - 1 - 5 - 3, "every other cut is refused with a reason");
     is_int(queue_rec_parse("FR1j\xff\xff\xff\xff", 8, &r, &why), -1, "a length past the end");
     is_int(queue_rec_parse("FR1j\x00\x00\x00\x00\x00\x00\x00\x00", 12, &r, &why), -1,
            "an empty name");

@@ -13,6 +13,7 @@
 
 #include "gateway/xmalloc.h"
 #include "queue/queue.h"
+#include "tests/unit/outbox_example.h"
 #include "tests/unit/queue/redis_fixture.h"
 #include "tests/unit/tap.h"
 
@@ -443,24 +444,7 @@ static void test_relay_adds_notification_of_the_example_bytes(void)
     fake_reset();
     struct queue *q = open_queue(8, false);
     /* queue.h's example, byte for byte */
-    static const char example[] = "FR1n"
-                                  "\x02\x00\x00\x00"
-                                  "id"
-                                  "\x02\x00\x00\x00"
-                                  "u1"
-                                  "\x06\x00\x00\x00"
-                                  "target"
-                                  "\x01\x00\x00\x00"
-                                  "t"
-                                  "\x04\x00\x00\x00"
-                                  "body"
-                                  "\x02\x00\x00\x00"
-                                  "{}"
-                                  "\x0a\x00\x00\x00"
-                                  "created_ms"
-                                  "\x01\x00\x00\x00"
-                                  "5";
-    fake_add_bytes(example, sizeof(example) - 1);
+    fake_add_bytes(outbox_example, sizeof(outbox_example) - 1);
     queue_kick(q);
     ok(rfx_run_until(base, drained, NULL, 5000), "drains");
     is_int(rfx_int("XLEN fg:ntf:t"), 1, "one entry in ntf:t");
