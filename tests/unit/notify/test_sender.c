@@ -203,6 +203,15 @@ static void send_one(struct notify_sender *s, const char *id, const char *body, 
     sending = false;
 }
 
+/* One send on s, waited for (5 s at most); r is cleared first. */
+static bool send_and_wait(struct event_base *base, struct notify_sender *s, const char *id,
+                          const char *body, struct results *r)
+{
+    memset(r, 0, sizeof(*r));
+    send_one(s, id, body, r);
+    return run_until_done(base, r, 1, 5000);
+}
+
 static struct notify_target webhook_target(const char *path, unsigned timeout_ms,
                                            unsigned concurrency)
 {
@@ -321,18 +330,14 @@ static void test_webhook_no_response_is_unreachable(void)
     t = webhook_target("/", 2000, 2);
     t.endpoint = url;
     s = sender_for(base, t);
-    memset(&r, 0, sizeof(r));
-    send_one(s, "refused", "{}", &r);
-    ok(run_until_done(base, &r, 1, 5000), "done");
+    ok(send_and_wait(base, s, "refused", "{}", &r), "done");
     is_int(r.unreachable, 1, "connection refused -> UNREACHABLE");
     printf("# refused: %s\n", r.last_reason);
     notify_sender_free(s);
 
     t.endpoint = "http://no-such-host.invalid/";
     s = sender_for(base, t);
-    memset(&r, 0, sizeof(r));
-    send_one(s, "dns", "{}", &r);
-    ok(run_until_done(base, &r, 1, 5000), "done");
+    ok(send_and_wait(base, s, "dns", "{}", &r), "done");
     is_int(r.unreachable, 1, "DNS failure -> UNREACHABLE");
     printf("# dns: %s\n", r.last_reason);
     notify_sender_free(s);
@@ -544,9 +549,7 @@ static void test_redis_target(void)
     t.format = "list";
     t.key = "lst";
     s = sender_for(base, t);
-    memset(&r, 0, sizeof(r));
-    send_one(s, "id", "{\"l\":2}", &r);
-    ok(run_until_done(base, &r, 1, 5000), "done");
+    ok(send_and_wait(base, s, "id", "{\"l\":2}", &r), "done");
     is_int(r.sent, 1, "RPUSH -> SENT");
     is_str(rfx_str("LINDEX lst 0"), "{\"l\":2}", "list element");
     notify_sender_free(s);
@@ -555,30 +558,22 @@ static void test_redis_target(void)
     t.key = "wrong";
     t.format = "stream";
     s = sender_for(base, t);
-    memset(&r, 0, sizeof(r));
-    send_one(s, "id", "{}", &r);
-    ok(run_until_done(base, &r, 1, 5000), "done");
+    ok(send_and_wait(base, s, "id", "{}", &r), "done");
     is_int(r.fail, 1, "error reply -> FAIL");
     printf("# %s\n", r.last_reason);
     notify_sender_free(s);
 
     t.key = "evs";
     s = sender_for(base, t);
-    memset(&r, 0, sizeof(r));
-    send_one(s, "id", "{}", &r);
-    run_until_done(base, &r, 1, 5000);
+    send_and_wait(base, s, "id", "{}", &r);
     rfx_kill();
     rfx_run_for(base, 100);
-    memset(&r, 0, sizeof(r));
-    send_one(s, "id", "{}", &r);
-    ok(run_until_done(base, &r, 1, 5000), "done while down");
+    ok(send_and_wait(base, s, "id", "{}", &r), "done while down");
     is_int(r.unreachable, 1, "Redis down -> UNREACHABLE");
     printf("# %s\n", r.last_reason);
     ok(rfx_restart(), "redis back");
     for (int i = 0; i < 100 && !up; i++) { /* reconnects within the 5 s backoff cap */
-        memset(&r, 0, sizeof(r));
-        send_one(s, "id", "{}", &r);
-        run_until_done(base, &r, 1, 5000);
+        send_and_wait(base, s, "id", "{}", &r);
         up = r.sent == 1;
         if (!up)
             rfx_run_for(base, 100);
