@@ -63,21 +63,27 @@ static double bench(struct notify_registry *reg, const struct s3_event *ev, int 
     return ns;
 }
 
+/* A typical upload: a signed PUT of a photo. */
+static struct s3_event upload_event(void)
+{
+    static const struct s3_event_origin who = {.principal = "AKIAIOSFODNN7EXAMPLE",
+                                               .source_ip = "10.0.0.7",
+                                               .request_id = "17A2B3C4D5E6F"};
+    return (struct s3_event){.kind = S3_EV_PUT,
+                             .bucket = "photos",
+                             .key = "in/2024/holiday pictures/IMG_0001.jpg",
+                             .size = 1234567,
+                             .etag = "d41d8cd98f00b204e9800998ecf8427e",
+                             .time_ms = 1700000000123LL,
+                             .seq = 42,
+                             .origin = &who};
+}
+
 static void test_hook_bench_one_service(void)
 {
     char msg[160];
     struct notify_registry *reg = notify_registry_new(NULL, msg, sizeof(msg));
-    struct s3_event_origin who = {.principal = "AKIAIOSFODNN7EXAMPLE",
-                                  .source_ip = "10.0.0.7",
-                                  .request_id = "17A2B3C4D5E6F"};
-    struct s3_event ev = {.kind = S3_EV_PUT,
-                          .bucket = "photos",
-                          .key = "in/2024/holiday pictures/IMG_0001.jpg",
-                          .size = 1234567,
-                          .etag = "d41d8cd98f00b204e9800998ecf8427e",
-                          .time_ms = 1700000000123LL,
-                          .seq = 42,
-                          .origin = &who};
+    struct s3_event ev = upload_event();
     double ns;
     size_t records;
 
@@ -114,20 +120,10 @@ static void test_hook_bench_notification_rules(void)
     struct s3_notif_config cfg = {.rules = rules, .n_rules = 2};
     size_t len;
     unsigned char *bytes = s3_notif_encode(&cfg, &len);
-    struct s3_event_origin who = {.principal = "AKIAIOSFODNN7EXAMPLE",
-                                  .source_ip = "10.0.0.7",
-                                  .request_id = "17A2B3C4D5E6F"};
-    struct s3_event ev = {.kind = S3_EV_PUT,
-                          .bucket = "photos",
-                          .key = "in/2024/holiday pictures/IMG_0001.jpg",
-                          .size = 1234567,
-                          .etag = "d41d8cd98f00b204e9800998ecf8427e",
-                          .time_ms = 1700000000123LL,
-                          .seq = 42,
-                          .origin = &who,
-                          .notif = bytes,
-                          .notif_len = len};
+    struct s3_event ev = upload_event();
 
+    ev.notif = bytes;
+    ev.notif_len = len;
     t->id = strdup("hook");
     t->type = strdup("webhook");
     t->endpoint = strdup("http://127.0.0.1:9/");
