@@ -20,12 +20,12 @@
 #include "gateway/h1.h"
 #include "gateway/xmalloc.h"
 #include "s3api/s3api.h"
+#include "tests/unit/s3api/store_fixture.h"
 #include "tests/unit/tap.h"
 
 #define AKID   "AKIDALICE"
 #define SECRET "alice-secret-0123456789"
 
-static struct event_base *base;
 static struct s3_api *api;
 static struct h1_server *srv;
 
@@ -54,13 +54,6 @@ static void on_notified(void *arg)
 {
     (void)arg;
     n_notified++;
-}
-
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
 }
 
 /* Sends a signed request and runs the loop until the response head has arrived; returns the
@@ -162,23 +155,9 @@ static void test_api_events_carry_the_request_origin(void)
     is_int(s3_outbox_count(api), 0, "none left");
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
-    evthread_use_pthreads();
-    base = event_base_new();
-    struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-    struct timeval tv = {0, 20 * 1000};
-    event_add(tick, &tv);
-    char root[64] = "/tmp/fg-api-XXXXXX";
-    ASSERT(mkdtemp(root) != NULL);
+    fixture_init("api"); /* the loop and a temp dir; the api has its own store */
 
     struct s3_user_config users[] = {{"alice", AKID, SECRET}};
     struct s3_config cfg = {
@@ -208,8 +187,6 @@ int main(void)
 
     h1_server_free(srv);
     s3_api_free(api);
-    event_free(tick);
-    event_base_free(base);
-    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_fini();
     return done_testing();
 }

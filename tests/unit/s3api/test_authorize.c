@@ -18,9 +18,9 @@
 #include "gateway/xmalloc.h"
 #include "s3api/encode.h"
 #include "s3api/s3api.h"
+#include "tests/unit/s3api/store_fixture.h"
 #include "tests/unit/tap.h"
 
-static struct event_base *base;
 static struct s3_api *api;
 static struct h1_server *srv;
 
@@ -55,13 +55,6 @@ static void on_body(struct h1_req *req, struct evbuffer *data, void *arg)
 static void on_req_end(struct h1_req *req, void *arg)
 {
     (void)req;
-    (void)arg;
-}
-
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
     (void)arg;
 }
 
@@ -146,23 +139,9 @@ static void test_authorize_sigv4(void)
     ok(strstr(last.msg, "SignatureDoesNotMatch") != NULL, "says why");
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
-    evthread_use_pthreads();
-    base = event_base_new();
-    struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-    struct timeval tv = {0, 50 * 1000};
-    event_add(tick, &tv);
-    char root[64] = "/tmp/fg-authz-XXXXXX";
-    ASSERT(mkdtemp(root) != NULL);
+    fixture_init("authz"); /* the loop and a temp dir; the api has its own store */
 
     struct s3_user_config users[] = {
         {"alice", "AKIDALICE", "alice-secret-0123456789"},
@@ -199,8 +178,6 @@ int main(void)
 
     h1_server_free(srv);
     s3_api_free(api);
-    event_free(tick);
-    event_base_free(base);
-    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_fini();
     return done_testing();
 }
