@@ -15,6 +15,7 @@
 
 #include "gateway/h1.h"
 #include "gateway/log.h"
+#include "gateway/span.h"
 #include "gateway/xmalloc.h"
 #include "notify/notify.h"
 #include "queue/queue.h"
@@ -352,17 +353,6 @@ static struct queue *need_queue(struct areq *a)
     return a->adm->deps.queue;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* An event's key as S3 writes it (form encoding: '+' for space, %XX); NULL when it holds a
  * bad escape or a NUL byte. malloc'd. */
 static char *form_decode(const char *in)
@@ -373,7 +363,7 @@ static char *form_decode(const char *in)
         if (*p == '+') {
             out[o++] = ' ';
         } else if (*p == '%') {
-            int hi = hex_digit(p[1]), lo = hi < 0 ? -1 : hex_digit(p[2]);
+            int hi = gw_hex_digit(p[1]), lo = hi < 0 ? -1 : gw_hex_digit(p[2]);
             if (lo < 0 || (hi == 0 && lo == 0)) {
                 free(out);
                 return NULL;

@@ -29,6 +29,18 @@ static inline struct span span_make(const char *p, size_t n)
     return (struct span){p, n};
 }
 
+/* The value of one hex digit (either case), or -1 when `c` is not one. */
+static inline int gw_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 bool span_eq(struct span a, struct span b);
 bool span_eq_str(struct span a, const char *s);
 /* ASCII case-insensitive comparison. */

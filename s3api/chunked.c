@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "gateway/span.h"
 #include "gateway/xmalloc.h"
 #include "s3api/encode.h"
 
@@ -175,17 +176,6 @@ static int take_line(struct s3_chunked *c, struct evbuffer *in, size_t max)
     return 0;
 }
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* ---- signatures ---- */
 
 /* StringToSign = AWS4-HMAC-SHA256-PAYLOAD|TRAILER \n date \n scope \n prev [\n sha("")]
@@ -224,10 +214,10 @@ static enum s3_err parse_size_line(struct s3_chunked *c)
     uint64_t size = 0;
     size_t n = 0;
 
-    for (; p < end && hex_digit(*p) >= 0; p++, n++) {
+    for (; p < end && gw_hex_digit(*p) >= 0; p++, n++) {
         if (n == MAX_SIZE_HEX)
             return S3_ERR_INVALID_REQUEST;
-        size = size << 4 | (uint64_t)hex_digit(*p);
+        size = size << 4 | (uint64_t)gw_hex_digit(*p);
     }
     if (n == 0)
         return S3_ERR_INVALID_REQUEST;
@@ -235,7 +225,7 @@ static enum s3_err parse_size_line(struct s3_chunked *c)
         if ((size_t)(end - p) != SIG_EXT_LEN + 64 || memcmp(p, SIG_EXT, SIG_EXT_LEN) != 0)
             return S3_ERR_INVALID_REQUEST;
         for (size_t i = 0; i < 64; i++)
-            if (hex_digit(p[SIG_EXT_LEN + i]) < 0)
+            if (gw_hex_digit(p[SIG_EXT_LEN + i]) < 0)
                 return S3_ERR_INVALID_REQUEST;
         memcpy(c->claimed_sig, p + SIG_EXT_LEN, 64);
         c->claimed_sig[64] = '\0';

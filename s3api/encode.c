@@ -9,6 +9,7 @@
 
 #include <event2/buffer.h>
 
+#include "gateway/span.h"
 #include "gateway/xmalloc.h"
 
 static const char hex_lower[] = "0123456789abcdef";
@@ -136,24 +137,13 @@ size_t s3_uri_encode_to(char *out, size_t cap, struct span in, bool keep_slash)
     return o;
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The byte escaped as "%XX" at in.ptr[i] (which is '%'), or -1 when malformed. Escapes are
  * the exception: the loops below handle plain bytes inline, since they run over every query
  * byte of every request several times. */
 static int escape_at(struct span in, size_t i)
 {
-    int hi = i + 2 < in.len ? hex_value((unsigned char)in.ptr[i + 1]) : -1;
-    int lo = hi >= 0 ? hex_value((unsigned char)in.ptr[i + 2]) : -1;
+    int hi = i + 2 < in.len ? gw_hex_digit((unsigned char)in.ptr[i + 1]) : -1;
+    int lo = hi >= 0 ? gw_hex_digit((unsigned char)in.ptr[i + 2]) : -1;
     return lo < 0 ? -1 : hi << 4 | lo;
 }
 

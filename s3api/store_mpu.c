@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "gateway/log.h"
+#include "gateway/span.h"
 #include "gateway/xmalloc.h"
 #include "s3api/store_fs_internal.h"
 
@@ -29,22 +30,11 @@ static void hex(const unsigned char *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int unhex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A part's etag (32 hex digits) as its 16-byte MD5. */
 static int md5_from_etag(const char *etag, unsigned char out[16])
 {
     for (size_t i = 0; i < 16; i++) {
-        int hi = unhex(etag[2 * i]), lo = hi < 0 ? -1 : unhex(etag[2 * i + 1]);
+        int hi = gw_hex_digit(etag[2 * i]), lo = hi < 0 ? -1 : gw_hex_digit(etag[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);
