@@ -107,28 +107,55 @@ static bool cstr(struct bytes v, char *out, size_t cap)
     return true;
 }
 
-/* The decoded `ev` field with the record's bucket and key: what the message writers read. */
+/* The decoded `ev` field with the record's bucket and key: what the message writers read.
+ * The strings of unbounded length (etag, configuration id, bucket, key) are copied into
+ * `mem`, which has room for the whole record plus a NUL per string. */
 struct decoded {
     struct s3_event ev;
     struct s3_event_origin who;
-    char etag[80];
-    char config_id[256];
-    char bucket[256];
-    char key[1100];
+    const char *config_id;
+    char *mem;
+    size_t used, cap;
 };
 
-static bool str16(const unsigned char **p, const unsigned char *end, char *out, size_t cap)
+/* A NUL-terminated copy of `v` in d->mem; NULL when `v` holds a NUL. */
+static const char *keep(struct decoded *d, struct bytes v)
+{
+    char *out = d->mem + d->used;
+    if (memchr(v.p, '\0', v.len) != NULL || d->cap - d->used < v.len + 1)
+        return NULL;
+    memcpy(out, v.p, v.len);
+    out[v.len] = '\0';
+    d->used += v.len + 1;
+    return out;
+}
+
+/* The next [u16 length][bytes] of the ev field. */
+static bool next_str16(const unsigned char **p, const unsigned char *end, struct bytes *v)
 {
     if (end - *p < 2)
         return false;
-    struct bytes v = {*p + 2, get_le(*p, 2)};
-    if ((size_t)(end - *p - 2) < v.len || !cstr(v, out, cap))
+    *v = (struct bytes){*p + 2, get_le(*p, 2)};
+    if ((size_t)(end - *p - 2) < v->len)
         return false;
-    *p += 2 + v.len;
+    *p += 2 + v->len;
     return true;
 }
 
-static bool decode_ev(struct bytes ev, struct decoded *d)
+static bool str16(const unsigned char **p, const unsigned char *end, char *out, size_t cap)
+{
+    struct bytes v;
+    return next_str16(p, end, &v) && cstr(v, out, cap);
+}
+
+static bool str16_kept(const unsigned char **p, const unsigned char *end, struct decoded *d,
+                       const char **out)
+{
+    struct bytes v;
+    return next_str16(p, end, &v) && (*out = keep(d, v)) != NULL;
+}
+
+static bool decode_ev(struct bytes ev, struct bytes bucket, struct bytes key, struct decoded *d)
 {
     const unsigned char *p = ev.p, *end = ev.p + ev.len;
 
@@ -139,17 +166,14 @@ static bool decode_ev(struct bytes ev, struct decoded *d)
     d->ev.time_ms = (int64_t)get_le(p + 10, 8);
     d->ev.seq = get_le(p + 18, 8);
     p += EV_FIXED;
-    if (!str16(&p, end, d->etag, sizeof(d->etag)) ||
+    if (!str16_kept(&p, end, d, &d->ev.etag) ||
         !str16(&p, end, d->who.principal, sizeof(d->who.principal)) ||
         !str16(&p, end, d->who.source_ip, sizeof(d->who.source_ip)) ||
         !str16(&p, end, d->who.request_id, sizeof(d->who.request_id)) ||
-        !str16(&p, end, d->config_id, sizeof(d->config_id)) || p != end)
+        !str16_kept(&p, end, d, &d->config_id) || p != end)
         return false;
-    d->ev.etag = d->etag;
     d->ev.origin = &d->who;
-    d->ev.bucket = d->bucket;
-    d->ev.key = d->key;
-    return true;
+    return (d->ev.bucket = keep(d, bucket)) != NULL && (d->ev.key = keep(d, key)) != NULL;
 }
 
 /* The message of `d` (the event, or the test message) as the value of field `name`. */
@@ -180,44 +204,41 @@ int notify_record_expand(void *arg, const void *data, size_t len, void **out, si
     const struct notify_hook *hook = arg;
     const char *region = hook != NULL && hook->region != NULL ? hook->region : "us-east-1";
     const unsigned char *start = data, *end = start + len, *p;
-    struct bytes name, value, ev = {NULL, 0};
-    bool have_bucket = false, have_key = false;
-    struct decoded *d;
+    struct bytes name, value, ev = {NULL, 0}, bucket = {NULL, 0}, key = {NULL, 0};
+    struct decoded d = {0};
     struct notify_buf b = {0};
     char kind;
+    int rc = -1;
 
     if (len < 4 || memcmp(start, "FR1", 3) != 0 || (start[3] != 'J' && start[3] != 'N'))
         return 1;
     kind = (char)start[3];
-    d = calloc(1, sizeof(*d));
-    if (d == NULL)
-        return -1;
     for (p = start + 4; p < end;) {
         if (!next_field(&p, end, &name, &value))
-            goto bad;
+            return -1;
         if (is(name, "bucket"))
-            have_bucket = cstr(value, d->bucket, sizeof(d->bucket));
+            bucket = value;
         else if (is(name, "key"))
-            have_key = cstr(value, d->key, sizeof(d->key));
+            key = value;
         else if (is(name, "ev"))
             ev = value;
     }
-    if (!have_bucket || !have_key || ev.p == NULL || !decode_ev(ev, d))
-        goto bad;
-
-    notify_rec_begin(&b, kind == 'J' ? 'j' : 'n');
-    for (p = start + 4; p < end && next_field(&p, end, &name, &value);) {
-        if (is(name, "ev"))
-            message_field(&b, kind == 'J' ? "event" : "body", d, region);
-        else if (kind == 'J' || !(is(name, "bucket") || is(name, "key")))
-            copy_field(&b, name, value);
+    if (bucket.p == NULL || key.p == NULL || ev.p == NULL)
+        return -1;
+    d.cap = len + 4; /* every string is a part of the record; a NUL each */
+    d.mem = malloc(d.cap);
+    if (d.mem != NULL && decode_ev(ev, bucket, key, &d)) {
+        notify_rec_begin(&b, kind == 'J' ? 'j' : 'n');
+        for (p = start + 4; p < end && next_field(&p, end, &name, &value);) {
+            if (is(name, "ev"))
+                message_field(&b, kind == 'J' ? "event" : "body", &d, region);
+            else if (kind == 'J' || !(is(name, "bucket") || is(name, "key")))
+                copy_field(&b, name, value);
+        }
+        *out = b.p;
+        *out_len = b.len;
+        rc = 0;
     }
-    free(d);
-    *out = b.p;
-    *out_len = b.len;
-    return 0;
-bad:
-    free(d);
-    notify_buf_cleanup(&b);
-    return -1;
+    free(d.mem);
+    return rc;
 }

@@ -125,6 +125,35 @@ static void test_compact_records_expand_to_the_full_bytes(void)
     notify_buf_cleanup(&f);
 }
 
+/* No length the writers can produce is too long to expand: a 1024-byte key, a 1000-byte rule
+ * Id (S3 sets no limit on it). */
+static void test_long_strings_expand(void)
+{
+    char key[1025], id[1001];
+    struct notify_buf c = {0}, f = {0};
+
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    memset(id, 'i', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    struct s3_event ev = event(S3_EV_PUT, key);
+    for (int compact = 1; compact >= 0; compact--) {
+        struct notify_buf *b = compact ? &c : &f;
+        notify_rec_begin(b, compact ? 'N' : 'n');
+        notify_rec_field_str(b, "id", "00000000-0000-4000-8000-000000000003");
+        notify_rec_field_str(b, "target", "audit");
+        if (compact) {
+            notify_rec_field_str(b, "bucket", ev.bucket);
+            notify_rec_field_str(b, "key", ev.key);
+        }
+        message(b, &ev, compact, "body", id);
+        notify_rec_field_str(b, "created_ms", "1700000000123");
+    }
+    ok(expands_to(&c, &f), "a 1024-byte key and a 1000-byte configuration id");
+    notify_buf_cleanup(&c);
+    notify_buf_cleanup(&f);
+}
+
 static void test_other_records_are_left_alone(void)
 {
     struct notify_buf f = {0};
@@ -204,6 +233,7 @@ static void test_damaged_compact_records_are_refused(void)
 int main(void)
 {
     subtest(test_compact_records_expand_to_the_full_bytes);
+    subtest(test_long_strings_expand);
     subtest(test_other_records_are_left_alone);
     subtest(test_damaged_compact_records_are_refused);
     return done_testing();
