@@ -32,9 +32,10 @@ static inline void md5_hex(const void *p, size_t n, char out[33])
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-/* PutObject (upload_id NULL) or UploadPart of `text`. */
-static inline enum s3_err put_text(const char *b, const char *key, const char *upload_id,
-                                   const char *text)
+/* A put (upload_id NULL) or part of `text`, written and flushed, ready for its commit with
+ * *m (its size and MD5 ETag); NULL with *err when the flush failed (the put aborted). */
+static inline struct s3_put *put_flushed(const char *b, const char *key, const char *upload_id,
+                                         const char *text, struct s3_obj_meta *m, enum s3_err *err)
 {
     size_t len = strlen(text);
     struct s3_put *put = upload_id ? s3_put_new_part(st, b, key, upload_id, 1, NULL, NULL)
@@ -45,16 +46,27 @@ static inline enum s3_err put_text(const char *b, const char *key, const char *u
     evbuffer_free(buf);
     struct res r = {0};
     s3_put_flush(put, on_res, &r);
-    enum s3_err err = wait_res(&r);
-    if (err != S3_OK) {
+    *err = wait_res(&r);
+    if (*err != S3_OK) {
         s3_put_abort(put);
-        return err;
+        return NULL;
     }
+    s3_obj_meta_init(m);
+    m->size = len;
+    md5_hex(text, len, m->etag);
+    return put;
+}
+
+/* PutObject (upload_id NULL) or UploadPart of `text`, committed; the store settled after. */
+static inline enum s3_err put_text(const char *b, const char *key, const char *upload_id,
+                                   const char *text)
+{
     struct s3_obj_meta m;
-    s3_obj_meta_init(&m);
-    m.size = len;
-    md5_hex(text, len, m.etag);
-    r = (struct res){0};
+    enum s3_err err;
+    struct s3_put *put = put_flushed(b, key, upload_id, text, &m, &err);
+    if (put == NULL)
+        return err;
+    struct res r = {0};
     s3_put_commit(put, &m, &origin, on_res, &r);
     err = wait_res(&r);
     s3_obj_meta_cleanup(&m);

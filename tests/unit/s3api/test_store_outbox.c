@@ -320,18 +320,9 @@ static void test_outbox_delete_copy_complete_kinds(void)
 static struct s3_put *put_ready(const char *b, const char *key, const char *text,
                                 struct s3_obj_meta *m)
 {
-    size_t len = strlen(text);
-    struct s3_put *put = s3_put_new(st, b, key, NULL, NULL);
-    struct evbuffer *buf = evbuffer_new();
-    evbuffer_add(buf, text, len);
-    s3_put_write(put, buf);
-    evbuffer_free(buf);
-    struct res r = {0};
-    s3_put_flush(put, on_res, &r);
-    ASSERT(wait_res(&r) == S3_OK);
-    s3_obj_meta_init(m);
-    m->size = len;
-    md5_hex(text, len, m->etag);
+    enum s3_err err;
+    struct s3_put *put = put_flushed(b, key, NULL, text, m, &err);
+    ASSERT(put != NULL);
     return put;
 }
 
