@@ -443,7 +443,8 @@ static void test_push_fail_dead_letters_at_once_and_replay_delivers(void)
     ok(rfx_run_until(base, replied, &rep, 3000), "replay answered");
     is_int(rep.status, 200, "200");
     is_str(rep.body, "{\"replayed\":5}", "5 replayed");
-    ok(rfx_run_until(base, sent_at_least, &w, 5000), "replayed entries delivered");
+    struct want sent = {&s, 5};
+    ok(rfx_run_until(base, sent_at_least, &sent, 5000), "replayed entries delivered");
     is_int(calls_of(&s, "f3"), 2, "f3 sent a second time");
     is_int(rfx_int("XLEN fg:ntfdlq:d"), 0, "dlq empty");
     rep = (struct reply){0};
