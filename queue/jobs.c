@@ -50,7 +50,7 @@ static int send_enqueue(struct queue_op *op, const struct queue_job_spec *spec,
 {
     struct queue *q = op->q;
     struct job_ctx *j = ctx_of(op);
-    char k_relayed[QUEUE_KEY_MAX], k_job[QUEUE_KEY_MAX], k_inv[QUEUE_KEY_MAX];
+    char k_job[QUEUE_KEY_MAX], k_inv[QUEUE_KEY_MAX];
     char k_jobs[QUEUE_KEY_MAX], created[24], attempts[16];
     const char *pool = spec->pool != NULL ? spec->pool : "default";
     snprintf(created, sizeof(created), "%" PRIu64, queue_now_ms());
@@ -67,13 +67,10 @@ static int send_enqueue(struct queue_op *op, const struct queue_job_spec *spec,
     }
     const char *argv[32];
     size_t n = 0;
-    /* not from the outbox: seq "0", no dedupe (the mark is named but left alone) */
-    argv[n++] = queue_key(q, k_relayed, "relayed:", q->ob.source[0] != '\0' ? q->ob.source : "-");
     argv[n++] = queue_key(q, k_job, "job:", j->id);
     argv[n++] = queue_key(q, k_inv, "inv:", pool);
     argv[n++] = queue_key(q, k_jobs, "jobs:", spec->service);
     argv[n++] = j->id;
-    argv[n++] = "0";
     argv[n++] = created;
     const char *fields[][2] = {
         {"id", j->id},
@@ -97,7 +94,7 @@ static int send_enqueue(struct queue_op *op, const struct queue_job_spec *spec,
     size_t lens[32];
     for (size_t i = 0; i < n; i++)
         lens[i] = strlen(argv[i]);
-    return queue_op_eval(op, &qk_enqueue, 4, (int)n, argv, lens, on_done, 0);
+    return queue_op_eval(op, &qk_enqueue, 3, (int)n, argv, lens, on_done, 0);
 }
 
 static struct queue_op *start(struct queue *q, const struct queue_job_spec *spec, bool sync,

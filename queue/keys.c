@@ -8,29 +8,33 @@
 
 #include <openssl/evp.h>
 
-/* The dedupe of relayed outbox records in enqueue and enqueue_ntf (see keys.h): the check
- * first, the mark last, so that a script stopped by an error halfway leaves no mark and the
- * record sent again is done again (every write before the mark can be repeated). Ids stay far
- * below 2^53, where Lua's numbers are exact. */
-#define DEDUPE_CHECK                                                                               \
-    "local seq = tonumber(ARGV[2])\n"                                                              \
-    "if seq > 0 and seq <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end\n"
-#define DEDUPE_MARK "if seq > 0 then redis.call('SET', KEYS[1], ARGV[2]) end\n"
-
+/* API jobs (POST /job, /run): the record first, then the entry that names it. */
 struct qk_script qk_enqueue = {
     .name = "enqueue",
-    .text =
-        DEDUPE_CHECK "redis.call('HSET', KEYS[2], 'status', 'pending', 'attempts', '0', "
-                     "unpack(ARGV, 4))\n"
-                     "redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])\n"
-                     "redis.call('XADD', KEYS[3], '*', 'job', ARGV[1])\n" DEDUPE_MARK "return 1\n",
+    .text = "redis.call('HSET', KEYS[1], 'status', 'pending', 'attempts', '0', unpack(ARGV, 3))\n"
+            "redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])\n"
+            "redis.call('XADD', KEYS[2], '*', 'job', ARGV[1])\n"
+            "return 1\n",
 };
 
+/* A job relayed from an outbox has no record until its first start: the record is made from
+ * the entry's fields ("job" becomes "id"). A tombstone (status "deleted", left by a DELETE)
+ * stops it. */
 struct qk_script qk_start = {
     .name = "start",
     .text = "local st = redis.call('HGET', KEYS[1], 'status')\n"
-            "if not st then return false end\n"
-            "if st == 'succeeded' or st == 'dead' then return 'ended' end\n"
+            "if not st then\n"
+            "  local e = redis.call('XRANGE', KEYS[2], ARGV[3], ARGV[3])\n"
+            "  local f = e[1] and e[1][2]\n"
+            "  if not f or #f <= 2 then return false end\n"
+            "  local h = {'status', 'pending', 'attempts', '0'}\n"
+            "  for i = 1, #f - 1, 2 do\n"
+            "    h[#h + 1] = f[i] == 'job' and 'id' or f[i]\n"
+            "    h[#h + 1] = f[i + 1]\n"
+            "  end\n"
+            "  redis.call('HSET', KEYS[1], unpack(h))\n"
+            "elseif st == 'deleted' then return false\n"
+            "elseif st == 'succeeded' or st == 'dead' then return 'ended' end\n"
             "redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[1], "
             "'started_ms', ARGV[2])\n"
             "redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
@@ -45,7 +49,8 @@ struct qk_script qk_finish = {
             "  redis.call('XACK', KEYS[2], 'workers', entry)\n"
             "  redis.call('XDEL', KEYS[2], entry)\n"
             "end\n"
-            "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+            "local cur = redis.call('HGET', KEYS[1], 'status')\n"
+            "if not cur or cur == 'deleted' then return 0 end\n"
             "redis.call('HSET', KEYS[1], 'status', status, 'finished_ms', ARGV[4], "
             "'exit_code', ARGV[5], 'reason', ARGV[6])\n"
             "redis.call('SET', KEYS[3], ARGV[7], 'EX', ttl)\n"
@@ -83,21 +88,15 @@ struct qk_script qk_promote = {
             "return #ids\n",
 };
 
-struct qk_script qk_enqueue_ntf = {
-    .name = "enqueue_ntf",
-    .text = DEDUPE_CHECK
-    "redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], 'body', ARGV[3], 'created_ms', "
-    "ARGV[4], 'attempts', '0')\n" DEDUPE_MARK "return 1\n",
-};
-
 struct qk_script qk_relay_check = {
     .name = "relay_check",
     .text = "local last = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
-            "if last >= tonumber(ARGV[1]) then\n"
+            "local first = tonumber(ARGV[1])\n"
+            "if first > 0 and last >= first then\n"
             "  redis.call('DEL', KEYS[1])\n"
-            "  return last\n"
+            "  return {0, last}\n"
             "end\n"
-            "return 0\n",
+            "return {last, 0}\n",
 };
 
 struct qk_script qk_ntf_retry = {
@@ -150,8 +149,8 @@ struct qk_script qk_ntf_replay = {
 };
 
 struct qk_script *const qk_scripts[] = {
-    &qk_enqueue,   &qk_start,    &qk_finish,      &qk_promote,    &qk_enqueue_ntf,
-    &qk_ntf_retry, &qk_ntf_dead, &qk_ntf_promote, &qk_ntf_replay, &qk_relay_check,
+    &qk_enqueue,  &qk_start,       &qk_finish,     &qk_promote,     &qk_ntf_retry,
+    &qk_ntf_dead, &qk_ntf_promote, &qk_ntf_replay, &qk_relay_check,
 };
 const size_t qk_n_scripts = sizeof(qk_scripts) / sizeof(qk_scripts[0]);
 

@@ -3,21 +3,29 @@
  * prefix P (default "fg:"); the Lua scripts live in keys.c and are sent with EVALSHA,
  * falling back to EVAL on NOSCRIPT.
  *
- *   P inv:{pool}      stream of invocations, entries {job: id}; consumer group "workers";
+ *   P inv:{pool}      stream of invocations, entries {job: id} (a retry, an API job) or
+ *                     {job: id, service, pool, bucket, key, event, max_attempts, rev,
+ *                     created_ms} (a relayed job, whose record start makes); group "workers";
  *                     an entry is deleted (XDEL) when it is acked, so the stream holds only
  *                     what is waiting or running
  *                     (XGROUP CREATE ... 0 MKSTREAM by whoever comes first; BUSYGROUP is fine)
  *   P job:{id}        hash, the job record: id service pool bucket key event rev max_attempts
  *                     created_ms | status attempts worker started_ms finished_ms exit_code reason
  *                     | sync ("1": a POST /run waits on done:{id}) | payload ("1": input in
- * in:{id}) status: pending -> running -> succeeded | failed (will retry) | dead (gave up); EXPIREs
- * job_ttl after it ends P jobs:{service}  sorted set of the service's job ids, scored by created_ms
+ *                     in:{id}); status: pending -> running -> succeeded | failed (will retry) |
+ *                     dead (gave up); EXPIREs job_ttl after it ends. A relayed job has none
+ *                     until a worker starts it (its entry carries the fields): a job in
+ *                     jobs:{service} without a record, created less than job_ttl ago, is
+ *                     pending. A DELETE of a job that has not ended leaves a tombstone
+ *                     {status "deleted", service} for job_ttl, which start and finish obey
+ *   P jobs:{service}  sorted set of the service's job ids, scored by created_ms
  *   P log:{id}        string: stdout and stderr interleaved, capped at log_max_bytes (the first
  *                     half and the last half are kept around a "[... N bytes cut ...]" line)
  *   P out:{id}        string: stdout alone, capped, for POST /run; EXPIRE 300 s
  *   P in:{id}         string: the payload of an API job without an S3 input
  *   P relayed:{source} string: the id of the last record of outbox `source` (a gateway's
- *                     data dir) enqueued; a record at or below it is a repeat and is skipped
+ *                     data dir) enqueued, set in the same MULTI/EXEC as the records; the relay
+ *                     reads it on each connection and skips the records at or below it
  *   P delay           sorted set of job ids due for a retry, scored by due time (ms)
  *   P dlq:{service}   stream of dead jobs: {job, reason, attempts, log_tail, time_ms}
  *   P workers:{pool}  sorted set of worker ids scored by their last heartbeat (ms)
@@ -46,7 +54,16 @@
  * inv:{pool}... >, starts the job with the start script (which refuses a job already ended or
  * deleted: the worker then only XACKs), keeps a running job's entry fresh with XCLAIM ... 0
  * JUSTID every visibility/3, and ends it with the finish script. Entries idle longer than the
- * visibility timeout (their worker died) are taken over with XAUTOCLAIM by any worker. */
+ * visibility timeout (their worker died) are taken over with XAUTOCLAIM by any worker.
+ *
+ * The relay sends a batch of outbox records as one transaction, without scripts:
+ *   MULTI
+ *   XADD inv:{pool} * job id <the record's other fields>   + ZADD jobs:{service} created_ms id
+ *   XADD ntf:{target} * id id body <the message> created_ms ms attempts 0
+ *   ...                                                     (one or two per record, in order)
+ *   SET relayed:{source} <the batch's last record id>
+ *   EXEC
+ * so the mark says exactly which records Redis holds. */
 #ifndef FG_QUEUE_KEYS_H
 #define FG_QUEUE_KEYS_H
 
@@ -62,14 +79,15 @@ struct qk_script {
     const char *text;
     char sha[41];
 };
-/* enqueue: KEYS relayed:{source} job:{id} inv:{pool} jobs:{service}; ARGV id seq created_ms
- *          field value ...  -> 1 enqueued, 0 duplicate (seq, the outbox id, is at or below
- *          relayed:{source}, which is set to seq otherwise); seq "0": not from an outbox, no
- *          dedupe and relayed:{source} untouched */
+/* enqueue: KEYS job:{id} inv:{pool} jobs:{service}; ARGV id created_ms field value ...
+ *          -> 1: the record (status pending, attempts 0, the fields), its index entry and an
+ *          entry {job: id}. For API jobs; the relay writes plain commands (below). */
 extern struct qk_script qk_enqueue;
-/* start:   KEYS job:{id}; ARGV worker now_ms -> nil when the job is gone, "ended" when it
+/* start:   KEYS job:{id} inv:{pool}; ARGV worker now_ms entry_id -> nil when the job is gone
+ *          (no record and an entry without its fields, or a tombstone), "ended" when it
  *          already succeeded or is dead, else the record (HGETALL) after setting status
- *          running, worker, started_ms and incrementing attempts */
+ *          running, worker, started_ms and incrementing attempts; a job without a record gets
+ *          one from the fields of its entry first (a relayed job's first start) */
 extern struct qk_script qk_start;
 /* finish:  KEYS job:{id} inv:{pool} log:{id} delay dlq:{service} done:{id} out:{id} in:{id};
  *          ARGV id entry_id status(succeeded|failed|dead) now_ms exit_code reason log
@@ -83,12 +101,11 @@ extern struct qk_script qk_finish;
  *          (status pending), returns how many */
 extern struct qk_script qk_promote;
 
-/* enqueue_ntf: KEYS relayed:{source} ntf:{target}; ARGV id seq body created_ms -> 1 added
- *          {id, body, created_ms, attempts "0"} to the stream, 0 duplicate (as enqueue) */
-extern struct qk_script qk_enqueue_ntf;
-/* relay_check: KEYS relayed:{source}; ARGV first_id -> the mark, deleted, when it is at or
- *          above first_id (ids this outbox had not handed out yet: a data dir restored from an
- *          older copy, whose records must not be taken for repeats); else 0 */
+/* relay_check: KEYS relayed:{source}; ARGV first_id -> {mark, 0}: the mark (0 when none),
+ *          the last record of this outbox that Redis took; or {0, mark} when the mark was at
+ *          or above first_id (ids this outbox had not handed out yet: a data dir restored from
+ *          an older copy, whose records must not be taken for repeats) and was deleted.
+ *          first_id 0: no such check (a reconnect of the same run) */
 extern struct qk_script qk_relay_check;
 /* ntf_retry: KEYS ntf:{t} ntfdelay:{t}; ARGV entry_id due_ms id body created_ms attempts
  *          -> XACK + XDEL the entry and add it to ntfdelay (attempts as given: the caller adds

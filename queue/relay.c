@@ -1,10 +1,14 @@
 /* The relay: outbox -> Redis. One batch in flight: read up to relay_batch records after the
- * last one sent, send one pipelined enqueue script per record (enqueue for jobs, enqueue_ntf
- * for notifications; the binary records are parsed in place and their bytes handed to hiredis
- * as they are), and remove the batch from the outbox once Redis answered every call. A lost
- * connection restarts from the first record not removed (the script's dedupe makes the repeat
- * harmless); an error reply retries the batch after a backoff on the same connection. Records are
- * sent in outbox order. */
+ * last one sent and send them as one MULTI/EXEC of plain commands (keys.h: an XADD per record,
+ * and a ZADD into the service's index for a job), ending with the mark relayed:{source} set
+ * to the batch's last id; once EXEC answered, remove the batch from the outbox. The binary
+ * records are parsed in place and their bytes handed to hiredis as they are.
+ *
+ * Dedupe: the mark is read on every connection, before any record is sent on it, and records
+ * at or below it are not sent again (Redis has them: the gateway stopped between EXEC and the
+ * removal). A transaction runs whole or not at all, so the mark never covers a record Redis
+ * lacks. A lost connection restarts from the first record not removed; an error reply retries
+ * the batch after a backoff on the same connection. Records are sent in outbox order. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,14 +32,15 @@
 
 struct batch {
     struct queue_relay *r;
-    uint64_t *ids; /* every record read, the bad ones included */
+    uint64_t *ids; /* every record read, the bad and the skipped ones included */
     size_t n_ids;
     size_t n_sent;
-    size_t n_out;  /* replies still expected */
-    bool more;     /* the read stopped at a limit: records may be left */
-    bool failed;   /* a NULL or error reply */
-    bool lost;     /* the connection went away */
-    bool noscript; /* Redis lost the scripts (restart, SCRIPT FLUSH): load them, send again */
+    size_t n_out; /* replies still expected */
+    bool open;    /* MULTI sent */
+    bool more;    /* the read stopped at a limit: records may be left */
+    bool failed;  /* a NULL or error reply */
+    bool lost;    /* the connection went away */
+    bool partial; /* EXEC ran, but some of its commands failed */
 };
 
 struct queue_relay {
@@ -54,6 +59,8 @@ struct queue_relay {
     int64_t round_us;              /* when the last round started (monotonic) */
     char k_relayed[QUEUE_KEY_MAX]; /* relayed:{source}, the dedupe mark */
     bool checked;                  /* relay_check answered once since start */
+    bool mark_known;               /* ... on this connection: records may be sent */
+    uint64_t mark;                 /* the mark as Redis holds it */
 };
 
 static int64_t now_us(void)
@@ -65,7 +72,7 @@ static int64_t now_us(void)
 
 static bool can_run(const struct queue_relay *r)
 {
-    return r->q->conn != NULL && queue_conn_is_ready(r->q->conn) && !r->reading &&
+    return r->q->conn != NULL && queue_conn_is_ready(r->q->conn) && r->mark_known && !r->reading &&
            r->inflight == NULL && !evtimer_pending(r->ev_retry, NULL) &&
            !evtimer_pending(r->ev_gap, NULL);
 }
@@ -99,6 +106,8 @@ static void batch_done(struct batch *b)
     if (!b->failed) {
         r->q->ob.remove(r->q->ob.arg, b->ids, b->n_ids);
         r->after_id = b->ids[b->n_ids - 1];
+        if (b->open)
+            r->mark = r->after_id;
         r->relayed += b->n_sent;
         r->retry_ms = 0;
         /* A read cut at a limit left records behind: go on at once, the batch was large.
@@ -110,11 +119,6 @@ static void batch_done(struct batch *b)
             start_soon(r);
     } else if (!b->lost && queue_conn_is_ready(r->q->conn)) {
         /* Redis answered with an error (OOM, a misconfigured server): try again later */
-        if (b->noscript) {
-            /* the loads go first on this connection: the batch sent again finds them */
-            log_info(&r->q->log, "relay: Redis lost its scripts; loading them again");
-            queue_conn_load_scripts(r->q->conn);
-        }
         r->retry_ms = r->retry_ms == 0 ? RETRY_MIN_MS : r->retry_ms * 2;
         if (r->retry_ms > RETRY_MAX_MS)
             r->retry_ms = RETRY_MAX_MS;
@@ -126,24 +130,106 @@ static void batch_done(struct batch *b)
     free(b);
 }
 
-static void on_enqueued(struct queue_conn *c, redisReply *reply, void *arg)
+static void reply_done(struct batch *b)
+{
+    if (--b->n_out == 0)
+        batch_done(b);
+}
+
+static void on_queued(struct queue_conn *c, redisReply *reply, void *arg)
 {
     struct batch *b = arg;
     (void)c;
     if (reply == NULL) {
         b->failed = true;
         b->lost = true;
-    } else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-        b->failed = true;
-        b->noscript = true;
-    } else if (reply->type != REDIS_REPLY_INTEGER) {
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        /* EXEC then answers EXECABORT: nothing of the batch is applied */
         if (!b->failed)
-            log_warn(&b->r->q->log, "relay: enqueue refused: %.200s",
-                     reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+            log_warn(&b->r->q->log, "relay: Redis refused a command: %.200s", reply->str);
         b->failed = true;
     }
-    if (--b->n_out == 0)
-        batch_done(b);
+    reply_done(b);
+}
+
+/* A command of the transaction failed as it ran (a key of the wrong type: someone else's
+ * data under our prefix); the others ran. The batch is sent again after the backoff, so its
+ * records may reach Redis twice, but none is lost: the mark goes back to before the batch. */
+static void restore_mark(struct batch *b)
+{
+    struct queue_relay *r = b->r;
+    char mark[24];
+    snprintf(mark, sizeof(mark), "%" PRIu64, r->mark);
+    const char *argv[3] = {"SET", r->k_relayed, mark};
+    size_t lens[3] = {3, strlen(r->k_relayed), strlen(mark)};
+    b->n_out++;
+    if (queue_conn_cmdv(r->q->conn, on_queued, b, 3, argv, lens) != 0) {
+        b->n_out--;
+        b->lost = true;
+    }
+}
+
+static void on_exec(struct queue_conn *c, redisReply *reply, void *arg)
+{
+    struct batch *b = arg;
+    (void)c;
+    if (reply == NULL) {
+        b->failed = true;
+        b->lost = true;
+    } else if (reply->type != REDIS_REPLY_ARRAY) {
+        if (!b->failed)
+            log_warn(&b->r->q->log, "relay: the batch was refused: %.200s",
+                     reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        b->failed = true;
+    } else {
+        for (size_t i = 0; i < reply->elements; i++)
+            if (reply->element[i]->type == REDIS_REPLY_ERROR && !b->partial) {
+                log_warn(&b->r->q->log, "relay: a command of the batch failed: %.200s",
+                         reply->element[i]->str);
+                b->partial = true;
+                b->failed = true;
+            }
+        if (b->partial)
+            restore_mark(b);
+    }
+    reply_done(b);
+}
+
+/* Sends one command of the batch; MULTI first when it is the batch's first. 0 or -1 (the
+ * connection is gone). */
+static int send_cmd(struct batch *b, int argc, const char **argv, const size_t *lens)
+{
+    struct queue_conn *conn = b->r->q->conn;
+    if (!b->open) {
+        const char *multi = "MULTI";
+        size_t len = 5;
+        if (queue_conn_cmdv(conn, on_queued, b, 1, &multi, &len) != 0)
+            return -1;
+        b->open = true;
+        b->n_out++;
+    }
+    if (queue_conn_cmdv(conn, on_queued, b, argc, argv, lens) != 0)
+        return -1;
+    b->n_out++;
+    return 0;
+}
+
+/* SET the mark and EXEC; 0 or -1. */
+static int send_commit(struct batch *b)
+{
+    struct queue_relay *r = b->r;
+    char mark[24];
+    snprintf(mark, sizeof(mark), "%" PRIu64, b->ids[b->n_ids - 1]);
+    const char *set[3] = {"SET", r->k_relayed, mark};
+    size_t set_lens[3] = {3, strlen(r->k_relayed), strlen(mark)};
+    if (send_cmd(b, 3, set, set_lens) != 0)
+        return -1;
+    const char *exec = "EXEC";
+    size_t len = 4;
+    if (queue_conn_cmdv(r->q->conn, on_exec, b, 1, &exec, &len) != 0)
+        return -1;
+    b->n_out++;
+    return 0;
 }
 
 /* prefix + kind + name into buf (QUEUE_KEY_MAX); false when it does not fit: a truncated key
@@ -172,99 +258,78 @@ static bool is_decimal(struct span s)
     return true;
 }
 
-/* Builds the enqueue call of one record (outbox id `seq`, as decimal text) in argv/lens; its
- * arguments point into the record, seq or keys[]. Returns the script, or NULL with *why when
- * the record is not one of ours. */
-static const struct qk_script *build_call(const struct queue_relay *r, const struct queue_rec *rec,
-                                          const char *seq, char keys[4][QUEUE_KEY_MAX],
-                                          const char **argv, size_t *lens, int *argc, int *nkeys,
-                                          const char **why)
-{
-    const struct queue *q = r->q;
-    struct span id, created, a, b;
-    size_t n = 0;
-    if (queue_rec_need(rec, "id", &id) != 0 || queue_rec_need(rec, "created_ms", &created) != 0 ||
-        !is_decimal(created)) {
-        *why = "no id or no decimal created_ms";
-        return NULL;
-    }
-    argv[n] = r->k_relayed;
-    lens[n++] = strlen(r->k_relayed);
-    if (rec->kind == 'j') {
-        if (queue_rec_need(rec, "pool", &a) != 0 || queue_rec_need(rec, "service", &b) != 0) {
-            *why = "a job record without pool or service";
-            return NULL;
-        }
-        if (!key_of(q, keys[1], &lens[n], "job:", id) ||
-            !key_of(q, keys[2], &lens[n + 1], "inv:", a) ||
-            !key_of(q, keys[3], &lens[n + 2], "jobs:", b)) {
-            *why = "a name too long";
-            return NULL;
-        }
-        argv[n++] = keys[1];
-        argv[n++] = keys[2];
-        argv[n++] = keys[3];
-    } else if (rec->kind == 'n') {
-        if (queue_rec_need(rec, "target", &a) != 0 || queue_rec_need(rec, "body", &b) != 0) {
-            *why = "a notification record without target or body";
-            return NULL;
-        }
-        if (!key_of(q, keys[1], &lens[n], "ntf:", a)) {
-            *why = "target too long";
-            return NULL;
-        }
-        argv[n++] = keys[1];
-    } else {
-        *why = "unknown kind";
-        return NULL;
-    }
-    *nkeys = (int)n;
-    argv[n] = id.ptr;
-    lens[n++] = id.len;
-    argv[n] = seq;
-    lens[n++] = strlen(seq);
-    if (rec->kind == 'n') {
-        argv[n] = b.ptr;
-        lens[n++] = b.len;
-        argv[n] = created.ptr;
-        lens[n++] = created.len;
-        *argc = (int)n;
-        return &qk_enqueue_ntf;
-    }
-    argv[n] = created.ptr;
-    lens[n++] = created.len;
-    for (size_t i = 0; i < rec->n_fields; i++) {
-        argv[n] = rec->names[i].ptr;
-        lens[n++] = rec->names[i].len;
-        argv[n] = rec->values[i].ptr;
-        lens[n++] = rec->values[i].len;
-    }
-    *argc = (int)n;
-    return &qk_enqueue;
-}
+#define MAX_ARGS (5 + 2 * QUEUE_REC_MAX_FIELDS)
 
-/* Sends the enqueue call for one record, without copying it (hiredis formats the command
- * into its buffer before this returns). 1 sent, 0 not ours (logged: drop it), -1 the
- * connection is gone. */
+/* Sends the commands of one record (keys.h), without copying it: hiredis formats each
+ * command into its buffer before the call returns. 1 sent, 0 not ours (logged: drop it), -1
+ * the connection is gone. */
 static int send_record(struct batch *b, const struct queue_outbox_rec *rec)
 {
     struct queue *q = b->r->q;
     struct queue_rec parsed;
-    char keys[4][QUEUE_KEY_MAX], seq[24];
-    const char *argv[8 + 2 * QUEUE_REC_MAX_FIELDS];
-    size_t lens[8 + 2 * QUEUE_REC_MAX_FIELDS];
-    int argc = 0, nkeys = 0;
+    char k_stream[QUEUE_KEY_MAX], k_index[QUEUE_KEY_MAX];
+    const char *argv[MAX_ARGS];
+    size_t lens[MAX_ARGS];
+    size_t stream_len = 0, index_len = 0;
+    struct span id, created, a, svc, body;
     const char *why = NULL;
-    const struct qk_script *s = NULL;
-    snprintf(seq, sizeof(seq), "%" PRIu64, rec->id);
-    if (queue_rec_parse(rec->data, rec->len, &parsed, &why) == 0)
-        s = build_call(b->r, &parsed, seq, keys, argv, lens, &argc, &nkeys, &why);
-    if (s == NULL) {
+    int n = 0;
+    if (queue_rec_parse(rec->data, rec->len, &parsed, &why) != 0)
+        ; /* why says it */
+    else if (queue_rec_need(&parsed, "id", &id) != 0 ||
+             queue_rec_need(&parsed, "created_ms", &created) != 0 || !is_decimal(created)) {
+        why = "no id or no decimal created_ms";
+    } else if (parsed.kind == 'j') {
+        if (queue_rec_need(&parsed, "pool", &a) != 0 ||
+            queue_rec_need(&parsed, "service", &svc) != 0)
+            why = "a job record without pool or service";
+        else if (!key_of(q, k_stream, &stream_len, "inv:", a) ||
+                 !key_of(q, k_index, &index_len, "jobs:", svc))
+            why = "a name too long";
+    } else if (parsed.kind == 'n') {
+        if (queue_rec_need(&parsed, "target", &a) != 0 ||
+            queue_rec_need(&parsed, "body", &body) != 0)
+            why = "a notification record without target or body";
+        else if (!key_of(q, k_stream, &stream_len, "ntf:", a))
+            why = "target too long";
+    } else {
+        why = "unknown kind";
+    }
+    if (why != NULL) {
         log_warn(&q->log, "relay: dropping outbox record %" PRIu64 ": %s", rec->id, why);
         return 0;
     }
-    int rc = queue_conn_evalsha(q->conn, s, nkeys, argc, argv, lens, on_enqueued, b);
-    return rc == 0 ? 1 : -1;
+#define ARG(p, l) (argv[n] = (p), lens[n++] = (l))
+    ARG("XADD", 4);
+    ARG(k_stream, stream_len);
+    ARG("*", 1);
+    if (parsed.kind == 'n') {
+        ARG("id", 2);
+        ARG(id.ptr, id.len);
+        ARG("body", 4);
+        ARG(body.ptr, body.len);
+        ARG("created_ms", 10);
+        ARG(created.ptr, created.len);
+        ARG("attempts", 8);
+        ARG("0", 1);
+        return send_cmd(b, n, argv, lens) == 0 ? 1 : -1;
+    }
+    ARG("job", 3);
+    ARG(id.ptr, id.len);
+    for (size_t i = 0; i < parsed.n_fields; i++)
+        if (!span_eq_str(parsed.names[i], "id")) {
+            ARG(parsed.names[i].ptr, parsed.names[i].len);
+            ARG(parsed.values[i].ptr, parsed.values[i].len);
+        }
+    if (send_cmd(b, n, argv, lens) != 0)
+        return -1;
+    n = 0;
+    ARG("ZADD", 4);
+    ARG(k_index, index_len);
+    ARG(created.ptr, created.len);
+    ARG(id.ptr, id.len);
+#undef ARG
+    return send_cmd(b, n, argv, lens) == 0 ? 1 : -1;
 }
 
 static void on_read(int err, const struct queue_outbox_rec *recs, size_t n, void *arg)
@@ -284,8 +349,8 @@ static void on_read(int err, const struct queue_outbox_rec *recs, size_t n, void
             schedule(r);
         return;
     }
-    if (!queue_conn_is_ready(r->q->conn))
-        return; /* on_ready starts over */
+    if (!queue_conn_is_ready(r->q->conn) || !r->mark_known)
+        return; /* on_ready starts over once the mark is read */
     struct batch *b = xcalloc(1, sizeof(*b));
     b->r = r;
     b->ids = xcalloc(n, sizeof(*b->ids));
@@ -297,6 +362,8 @@ static void on_read(int err, const struct queue_outbox_rec *recs, size_t n, void
     b->more = n >= r->q->cfg.relay_batch || bytes > READ_MAX_BYTES / 2;
     for (size_t i = 0; i < n; i++) {
         b->ids[b->n_ids++] = recs[i].id;
+        if (recs[i].id <= r->mark)
+            continue; /* Redis has it: sent before a restart that came before its removal */
         int rc = send_record(b, &recs[i]);
         if (rc < 0) {
             b->failed = true;
@@ -305,13 +372,15 @@ static void on_read(int err, const struct queue_outbox_rec *recs, size_t n, void
         }
         if (rc > 0) {
             b->n_sent++;
-            b->n_out++;
             if (b->n_sent % FLUSH_EVERY == 0)
                 queue_conn_flush(r->q->conn); /* Redis works while we parse the rest */
         }
     }
-    if (--b->n_out == 0)
-        batch_done(b);
+    if (b->open && !b->lost && send_commit(b) != 0) {
+        b->failed = true;
+        b->lost = true;
+    }
+    reply_done(b);
 }
 
 static void start_round(struct queue_relay *r)
@@ -324,11 +393,17 @@ static void start_round(struct queue_relay *r)
     r->q->ob.read(r->q->ob.arg, r->after_id, r->q->cfg.relay_batch, READ_MAX_BYTES, on_read, r);
 }
 
+static void send_check(struct queue_relay *r);
+
 static void on_next(evutil_socket_t fd, short what, void *arg)
 {
+    struct queue_relay *r = arg;
     (void)fd;
     (void)what;
-    start_round(arg);
+    if (!r->mark_known && r->q->conn != NULL && queue_conn_is_ready(r->q->conn))
+        send_check(r); /* a failed read of the mark, tried again */
+    else
+        start_round(r);
 }
 
 /* A missed kick must never strand records: look at the outbox every second. */
@@ -383,38 +458,55 @@ static void on_checked(struct queue_conn *c, redisReply *reply, void *arg)
 {
     struct queue_relay *r = arg;
     (void)c;
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER)
+    if (reply == NULL)
         return; /* sent again on the next connection, before any record */
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        reply->element[1]->type != REDIS_REPLY_INTEGER) {
+        log_warn(&r->q->log, "relay: reading the mark: %.200s",
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        struct timeval tv = {0, RETRY_MIN_MS * 1000};
+        evtimer_add(r->ev_retry, &tv);
+        return;
+    }
     r->checked = true;
-    if (reply->integer > 0)
+    r->mark_known = true;
+    r->mark = reply->element[0]->integer > 0 ? (uint64_t)reply->element[0]->integer : 0;
+    if (reply->element[1]->integer > 0)
         log_warn(&r->q->log,
                  "relay: Redis has seen record %lld of this outbox, which was not handed out "
                  "yet (a data dir restored from an older copy?): the mark is dropped so that "
                  "no record is taken for a repeat; some may be delivered twice",
-                 reply->integer);
+                 reply->element[1]->integer);
+    schedule(r);
+}
+
+/* Reads the mark (relay_check) before any record is sent on this connection; the first time
+ * in this run, also drops a mark this outbox cannot have made (a restored data dir). */
+static void send_check(struct queue_relay *r)
+{
+    char first[24];
+    uint64_t first_id = r->q->ob.first_id > 0 ? r->q->ob.first_id : 1;
+    snprintf(first, sizeof(first), "%" PRIu64, r->checked ? 0 : first_id);
+    const char *argv[2] = {r->k_relayed, first};
+    size_t lens[2] = {strlen(argv[0]), strlen(argv[1])};
+    /* on failure the connection is gone again: on_ready sends it */
+    queue_conn_eval(r->q->conn, &qk_relay_check, 1, 2, argv, lens, on_checked, r);
 }
 
 void queue_relay_on_ready(struct queue_relay *r)
 {
     if (r->q->ob.read == NULL)
         return;
-    if (!r->checked) {
-        /* before any record on this connection, so it runs first */
-        char first[24];
-        snprintf(first, sizeof(first), "%" PRIu64, r->q->ob.first_id > 0 ? r->q->ob.first_id : 1);
-        const char *argv[2] = {r->k_relayed, first};
-        size_t lens[2] = {strlen(argv[0]), strlen(argv[1])};
-        if (queue_conn_evalsha(r->q->conn, &qk_relay_check, 1, 2, argv, lens, on_checked, r) != 0)
-            return; /* the connection is gone again */
-    }
+    r->mark_known = false;
     evtimer_del(r->ev_retry);
     r->retry_ms = 0;
-    schedule(r);
+    send_check(r);
 }
 
 void queue_relay_on_down(struct queue_relay *r)
 {
-    (void)r; /* the batch in flight fails through its NULL replies */
+    r->mark_known = false; /* the batch in flight fails through its NULL replies */
 }
 
 uint64_t queue_relay_relayed(const struct queue_relay *r)

@@ -129,7 +129,15 @@ static void take_entry(struct worker_slot *s, const char *pool, const redisReply
     snprintf(e.pool, sizeof(e.pool), "%s", pool);
     snprintf(e.entry_id, sizeof(e.entry_id), "%s", id);
     snprintf(e.job_id, sizeof(e.job_id), "%s", job);
-    if (peek != NULL) {
+    const char *service = field_of(ent->element[1], "service");
+    if (service != NULL && service[0] != '\0' && strlen(service) < sizeof(e.service)) {
+        /* a relayed job's entry carries its fields (keys.h) */
+        const char *rev = field_of(ent->element[1], "rev");
+        e.peeked = true;
+        e.peek = WORKER_PEEK_OK;
+        snprintf(e.service, sizeof(e.service), "%s", service);
+        snprintf(e.rev, sizeof(e.rev), "%s", rev != NULL ? rev : "");
+    } else if (peek != NULL) {
         e.peeked = true;
         e.peek = peek_of(peek, &e);
     }
@@ -202,19 +210,23 @@ static int autoclaim(struct worker_slot *s)
     return 0;
 }
 
-/* KEYS inv:{pool}; ARGV consumer prefix. XREADGROUP COUNT 1 of a new entry and the HMGET
- * service rev of its job, in one round trip: [id, fields, [service, rev]], or nil when there
- * is none. A script cannot block: the blocking read stays a plain XREADGROUP. */
+/* KEYS inv:{pool}; ARGV consumer prefix. XREADGROUP COUNT 1 of a new entry and, unless the
+ * entry carries it, the HMGET service rev of its job, in one round trip: [id, fields,
+ * [service, rev]] (or [id, fields]), or nil when there is none. A script cannot block: the
+ * blocking read stays a plain XREADGROUP. */
 static const char read_peek_lua[] =
     "local r = redis.call('XREADGROUP', 'GROUP', '" QK_GROUP "', ARGV[1], 'COUNT', '1',\n"
     "                     'STREAMS', KEYS[1], '>')\n"
     "if not r then return false end\n"
     "local ent = r[1][2][1]\n"
     "local f = ent[2]\n"
+    "local job\n"
     "for i = 1, #f - 1, 2 do\n"
-    "  if f[i] == 'job' then\n"
-    "    return {ent[1], f, redis.call('HMGET', ARGV[2] .. 'job:' .. f[i + 1], 'service', 'rev')}\n"
-    "  end\n"
+    "  if f[i] == 'service' then return {ent[1], f} end\n"
+    "  if f[i] == 'job' then job = f[i + 1] end\n"
+    "end\n"
+    "if job then\n"
+    "  return {ent[1], f, redis.call('HMGET', ARGV[2] .. 'job:' .. job, 'service', 'rev')}\n"
     "end\n"
     "return {ent[1], f}\n";
 
@@ -348,11 +360,13 @@ enum worker_peek_result worker_peek(struct worker_slot *s, const struct worker_e
 }
 
 /* KEYS inv:{pool}; ARGV job_id entry_id consumer. Acts only on an entry still pending under
- * this worker: one reclaimed by another must not be acked (nor its job doubled). */
+ * this worker: one reclaimed by another must not be acked (nor its job doubled). The new entry
+ * has the old one's fields: a relayed job not started yet has no record without them. */
 static const char hand_back_lua[] =
     "local p = redis.call('XPENDING', KEYS[1], '" QK_GROUP "', ARGV[2], ARGV[2], 1, ARGV[3])\n"
     "if #p == 0 then return 0 end\n"
-    "redis.call('XADD', KEYS[1], '*', 'job', ARGV[1])\n"
+    "local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])\n"
+    "redis.call('XADD', KEYS[1], '*', unpack(e[1] and e[1][2] or {'job', ARGV[1]}))\n"
     "redis.call('XACK', KEYS[1], '" QK_GROUP "', ARGV[2])\n"
     "redis.call('XDEL', KEYS[1], ARGV[2])\n"
     "return 1\n";
@@ -427,11 +441,12 @@ static void parse_job(const redisReply *rec, const struct worker_entry *e, struc
 enum worker_start_result worker_start(struct worker_slot *s, const struct worker_entry *e,
                                       struct worker_job *job)
 {
-    char key[512], now[32];
+    char key[512], k_inv[512], now[32];
     worker_key(s->w, key, sizeof(key), "job:", e->job_id);
+    worker_key(s->w, k_inv, sizeof(k_inv), "inv:", e->pool);
     snprintf(now, sizeof(now), "%" PRIu64, worker_now_ms());
-    const char *argv[] = {key, s->w->id, now};
-    redisReply *rep = worker_redis_script(&s->redis, &qk_start, 1, 3, argv, NULL);
+    const char *argv[] = {key, k_inv, s->w->id, now, e->entry_id};
+    redisReply *rep = worker_redis_script(&s->redis, &qk_start, 2, 5, argv, NULL);
     if (rep == NULL)
         return WORKER_START_DOWN;
     enum worker_start_result res = WORKER_START_SKIP;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -242,6 +243,98 @@ static void test_delete_all_removes_ended_jobs_only(void)
     queue_free(q);
 }
 
+/* A worker's start of job `id` from its entry in fg:inv:`pool` (the start script's reply). */
+static redisReply *start_job(const char *pool, const char *id, const char *entry)
+{
+    qk_init();
+    return rfx_cmd("EVAL %s 2 fg:job:%s fg:inv:%s w1 1700000009000 %s", qk_start.text, id, pool,
+                   entry);
+}
+
+/* A relayed job: an entry with the job's fields and an index entry, no record until a worker
+ * starts it (keys.h). It is listed, read and deleted as pending; a DELETE leaves a tombstone
+ * that its start obeys. */
+static void test_relayed_job_without_record(void)
+{
+    rfx_do("FLUSHALL");
+    struct queue *q = open_queue(5000, true);
+    char now[32], entry[64];
+    snprintf(now, sizeof(now), "%lld", (long long)time(NULL) * 1000);
+    snprintf(entry, sizeof(entry), "%s",
+             rfx_str("XADD fg:inv:edge * job r1 service svc pool edge bucket b key k event {} "
+                     "max_attempts 3 rev 1 created_ms %s",
+                     now));
+    rfx_do("ZADD fg:jobs:svc %s r1", now);
+
+    struct answer a = {0};
+    queue_jobs_list(q, "svc", on_answer, &a);
+    wait_answer(&a, 5000);
+    json_t *j = json_loads(a.body, 0, NULL);
+    json_t *r1 = json_object_get(j, "r1");
+    is_str(json_string_value(json_object_get(r1, "status")), "pending", "listed as pending");
+    ok(json_is_string(json_object_get(r1, "creation_time")), "with its creation time");
+    json_decref(j);
+    is_int(rfx_int("ZCARD fg:jobs:svc"), 1, "and left in the index");
+
+    memset(&a, 0, sizeof(a));
+    queue_job_get(q, "svc", "r1", on_answer, &a);
+    wait_answer(&a, 5000);
+    is_int(a.status, 200, "record: 200");
+    j = json_loads(a.body, 0, NULL);
+    is_str(json_string_value(json_object_get(j, "status")), "pending", "record status pending");
+    is_str(json_string_value(json_object_get(j, "created_ms")), now, "record created_ms");
+    json_decref(j);
+    memset(&a, 0, sizeof(a));
+    queue_job_get(q, "other", "r1", on_answer, &a);
+    wait_answer(&a, 5000);
+    is_int(a.status, 404, "under another service: 404");
+    memset(&a, 0, sizeof(a));
+    queue_job_log(q, "svc", "r1", on_answer, &a);
+    wait_answer(&a, 5000);
+    is_int(a.status, 200, "log: 200");
+    is_int(a.len, 0, "empty: it has not run");
+
+    memset(&a, 0, sizeof(a));
+    queue_job_delete(q, "svc", NULL, on_answer, &a);
+    wait_answer(&a, 5000);
+    is_int(a.status, 204, "delete all: 204");
+    is_int(rfx_int("ZCARD fg:jobs:svc"), 1, "a pending job is not an ended one: kept");
+
+    memset(&a, 0, sizeof(a));
+    queue_job_delete(q, "svc", "r1", on_answer, &a);
+    wait_answer(&a, 5000);
+    is_int(a.status, 204, "delete: 204");
+    is_int(rfx_int("ZCARD fg:jobs:svc"), 0, "index entry gone");
+    is_str(rfx_str("HGET fg:job:r1 status"), "deleted", "a tombstone");
+    ok(rfx_int("TTL fg:job:r1") > 0, "kept for the retention time");
+    redisReply *r = start_job("edge", "r1", entry);
+    ok(r != NULL && r->type == REDIS_REPLY_NIL, "its start finds it gone");
+    freeReplyObject(r);
+    memset(&a, 0, sizeof(a));
+    queue_job_get(q, "svc", "r1", on_answer, &a);
+    wait_answer(&a, 5000);
+    is_int(a.status, 404, "deleted: 404");
+    memset(&a, 0, sizeof(a));
+    queue_job_log(q, "svc", "r1", on_answer, &a);
+    wait_answer(&a, 5000);
+    is_int(a.status, 404, "its log: 404");
+    memset(&a, 0, sizeof(a));
+    queue_job_delete(q, "svc", "r1", on_answer, &a);
+    wait_answer(&a, 5000);
+    is_int(a.status, 404, "deleted again: 404");
+
+    /* a pending API job (it has a record) is stopped the same way */
+    char id[37];
+    submit(q, "svc", "edge", id);
+    memset(&a, 0, sizeof(a));
+    queue_job_delete(q, "svc", id, on_answer, &a);
+    wait_answer(&a, 5000);
+    is_int(a.status, 204, "delete a pending API job: 204");
+    is_str(rfx_str("HGET fg:job:%s status", id), "deleted", "a tombstone");
+    is_int(rfx_int("EXISTS fg:in:%s", id), 0, "its payload gone");
+    queue_free(q);
+}
+
 /* ---- /run ---- */
 
 struct fake_worker {
@@ -462,6 +555,7 @@ int main(void)
     subtest(test_submit_writes_record_payload_and_entry);
     subtest(test_list_log_get_delete);
     subtest(test_delete_all_removes_ended_jobs_only);
+    subtest(test_relayed_job_without_record);
     subtest(test_run_answers_stdout);
     subtest(test_run_failure_is_502);
     subtest(test_run_timeout_is_504);

@@ -1,8 +1,9 @@
 /* The relay against a real redis-server: binary records (queue.h) of an in-memory outbox
- * become job records, index entries and stream entries, in order, once; notification records
- * become ntf:{target} entries (queue.h's example bytes); bad records are dropped; a Redis
- * killed and restarted on the same port is reconnected to and the backlog drains; and the
- * rate. */
+ * become stream entries that carry the job's fields and index entries, in order, once (and
+ * the start script makes a job's record from its entry); notification records become
+ * ntf:{target} entries (queue.h's example bytes); bad records are dropped; a command that
+ * fails inside the transaction loses nothing; a Redis killed and restarted on the same port is
+ * reconnected to and the backlog drains; and the rate. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <event2/event.h>
 
 #include "gateway/xmalloc.h"
+#include "queue/keys.h"
 #include "queue/queue.h"
 #include "tests/unit/outbox_example.h"
 #include "tests/unit/queue/redis_fixture.h"
@@ -254,6 +256,33 @@ static bool connected(void *arg)
 
 /* ---- tests ---- */
 
+/* The id of the stream entry of job `id` in pool `pool` (a static copy, "" when none). */
+static const char *entry_of(const char *pool, const char *id)
+{
+    static char buf[64];
+    buf[0] = '\0';
+    redisReply *r = rfx_cmd("XRANGE fg:inv:%s - +", pool);
+    for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *f = r->element[i]->element[1];
+        if (f->elements >= 2 && strcmp(f->element[0]->str, "job") == 0 &&
+            strcmp(f->element[1]->str, id) == 0)
+            snprintf(buf, sizeof(buf), "%s", r->element[i]->element[0]->str);
+    }
+    freeReplyObject(r);
+    return buf;
+}
+
+/* Plays a worker's start of job `id` from its entry (the start script). */
+static redisReply *start_job(const char *pool, const char *id)
+{
+    char k_job[128], k_inv[128], entry[64];
+    qk_init();
+    snprintf(k_job, sizeof(k_job), "fg:job:%s", id);
+    snprintf(k_inv, sizeof(k_inv), "fg:inv:%s", pool);
+    snprintf(entry, sizeof(entry), "%s", entry_of(pool, id));
+    return rfx_cmd("EVAL %s 2 %s %s w1 1700000009000 %s", qk_start.text, k_job, k_inv, entry);
+}
+
 static void test_relay_enqueues_records_in_order(void)
 {
     rfx_do("FLUSHALL");
@@ -268,24 +297,20 @@ static void test_relay_enqueues_records_in_order(void)
     ok(rfx_run_until(base, drained, NULL, 10000), "the outbox drains");
     is_int(rfx_int("XLEN fg:inv:edge"), 300, "300 stream entries");
     is_int(rfx_int("ZCARD fg:jobs:thumbs"), 300, "300 index entries");
-    is_str(rfx_str("HGET fg:job:job-0007 status"), "pending", "record pending");
-    is_str(rfx_str("HGET fg:job:job-0007 attempts"), "0", "no attempts yet");
-    is_str(rfx_str("HGET fg:job:job-0007 key"), "photos/job-0007.jpg", "key field");
-    is_str(rfx_str("HGET fg:job:job-0007 event"), "{\"Records\":[]}", "event field");
-    is_str(rfx_str("HGET fg:job:job-0007 created_ms"), "1700000000000", "created_ms field");
-    is_int(rfx_int("HEXISTS fg:job:job-0007 kind"), 0, "kind is not stored");
+    is_int(rfx_int("ZSCORE fg:jobs:thumbs job-0007"), -1, "(a score is a bulk string)");
+    is_str(rfx_str("ZSCORE fg:jobs:thumbs job-0007"), "1700000000000", "indexed at created_ms");
+    is_int(rfx_int("EXISTS fg:job:job-0007"), 0, "no record before a worker starts the job");
     is_str(rfx_str("GET fg:relayed:" SOURCE), "300", "the mark: the last outbox id taken");
     redisReply *keys = rfx_cmd("KEYS *");
     size_t other = 0;
     for (size_t i = 0; keys != NULL && i < keys->elements; i++) {
         const char *k = keys->element[i]->str;
-        if (strncmp(k, "fg:job:", 7) != 0 && strcmp(k, "fg:inv:edge") != 0 &&
-            strcmp(k, "fg:jobs:thumbs") != 0 && strcmp(k, "fg:relayed:" SOURCE) != 0 &&
-            strcmp(k, "fg:config") != 0)
+        if (strcmp(k, "fg:inv:edge") != 0 && strcmp(k, "fg:jobs:thumbs") != 0 &&
+            strcmp(k, "fg:relayed:" SOURCE) != 0 && strcmp(k, "fg:config") != 0)
             other++;
     }
-    ok(keys != NULL && keys->elements == 300 + 4 && other == 0,
-       "no key per event beyond its record (records, stream, index, mark, config)");
+    ok(keys != NULL && keys->elements == 4 && other == 0,
+       "no key per event: the stream, the index, the mark and the config");
     freeReplyObject(keys);
 
     redisReply *r = rfx_cmd("XRANGE fg:inv:edge - +");
@@ -293,17 +318,67 @@ static void test_relay_enqueues_records_in_order(void)
     for (size_t i = 0; in_order && i < r->elements; i++) {
         char want[32];
         snprintf(want, sizeof(want), "job-%04zu", i);
-        const redisReply *fields = r->element[i]->element[1];
-        in_order = fields->elements == 2 && strcmp(fields->element[1]->str, want) == 0;
+        const redisReply *f = r->element[i]->element[1];
+        in_order = f->elements == 18 && strcmp(f->element[0]->str, "job") == 0 &&
+                   strcmp(f->element[1]->str, want) == 0;
     }
-    ok(in_order, "stream entries in outbox order");
+    ok(in_order, "stream entries in outbox order, each {job, and the record's 8 other fields}");
     freeReplyObject(r);
+
+    /* a worker's start makes the record from the entry */
+    r = start_job("edge", "job-0007");
+    ok(r != NULL && r->type == REDIS_REPLY_ARRAY, "the start script answers the record");
+    freeReplyObject(r);
+    is_str(rfx_str("HGET fg:job:job-0007 status"), "running", "record running");
+    is_str(rfx_str("HGET fg:job:job-0007 attempts"), "1", "first attempt");
+    is_str(rfx_str("HGET fg:job:job-0007 id"), "job-0007", "id field (the entry's job)");
+    is_int(rfx_int("HEXISTS fg:job:job-0007 job"), 0, "no job field");
+    is_str(rfx_str("HGET fg:job:job-0007 key"), "photos/job-0007.jpg", "key field");
+    is_str(rfx_str("HGET fg:job:job-0007 event"), "{\"Records\":[]}", "event field");
+    is_str(rfx_str("HGET fg:job:job-0007 created_ms"), "1700000000000", "created_ms field");
+    is_str(rfx_str("HGET fg:job:job-0007 service"), "thumbs", "service field");
+    is_int(rfx_int("HEXISTS fg:job:job-0007 kind"), 0, "kind is not stored");
+    /* started again (a reclaim after a worker died): the record is kept, attempts counted */
+    rfx_do("HSET fg:job:job-0007 key changed");
+    freeReplyObject(start_job("edge", "job-0007"));
+    is_str(rfx_str("HGET fg:job:job-0007 attempts"), "2", "second attempt");
+    is_str(rfx_str("HGET fg:job:job-0007 key"), "changed", "the record is not made again");
+    /* a tombstone (a DELETE before the start) stops it */
+    rfx_do("HSET fg:job:job-0008 status deleted service thumbs");
+    r = start_job("edge", "job-0008");
+    ok(r != NULL && r->type == REDIS_REPLY_NIL, "a deleted job does not start");
+    freeReplyObject(r);
+    is_str(rfx_str("HGET fg:job:job-0008 status"), "deleted", "and stays deleted");
 
     struct queue_stats st;
     queue_get_stats(q, &st);
     ok(st.configured && st.connected, "stats: configured and connected");
     is_int(st.relayed, 300, "stats: 300 relayed");
     is_int(st.backlog, 0, "stats: no backlog");
+    queue_free(q);
+}
+
+/* A command that fails inside a batch's transaction (a key of ours holding another type):
+ * the batch is not removed and is sent again until it goes through; the mark goes back, so a
+ * restart in between would send it again too. Records may reach Redis twice, none is lost. */
+static void test_relay_failed_command_loses_nothing(void)
+{
+    rfx_do("FLUSHALL");
+    fake_reset();
+    rfx_do("SET fg:jobs:broken not-a-sorted-set");
+    struct queue *q = open_queue(16, false);
+    fake_add_job("fine-1", "svc", "p6");
+    fake_add_job("hurt-1", "broken", "p6");
+    fake_add_job("fine-2", "svc", "p6");
+    queue_kick(q);
+    rfx_run_for(base, 400);
+    is_int((long long)fake_left(), 3, "nothing removed while a command fails");
+    is_str(rfx_str("GET fg:relayed:" SOURCE), "0", "the mark is back before the batch");
+    rfx_do("DEL fg:jobs:broken");
+    ok(rfx_run_until(base, drained, NULL, 10000), "drains once the key is fixed");
+    is_int(rfx_int("ZCARD fg:jobs:broken"), 1, "the failed record made it");
+    ok(rfx_int("XLEN fg:inv:p6") >= 3, "every job has an entry (some twice)");
+    is_str(rfx_str("GET fg:relayed:" SOURCE), "3", "the mark at the last record");
     queue_free(q);
 }
 
@@ -432,7 +507,11 @@ static void test_relay_drops_bad_records(void)
     queue_kick(q);
     ok(rfx_run_until(base, drained, NULL, 5000), "every record leaves the outbox");
     is_int(rfx_int("XLEN fg:inv:p2"), 2, "only the two job records enqueued");
-    is_str(rfx_str("HGET fg:job:good-2 max_attempts"), "3", "a field kept as text");
+    redisReply *r = rfx_cmd("XRANGE fg:inv:p2 - +");
+    bool kept = r != NULL && r->elements == 2 && r->element[1]->element[1]->elements == 10 &&
+                strcmp(r->element[1]->element[1]->element[7]->str, "3") == 0;
+    ok(kept, "a field kept as text");
+    freeReplyObject(r);
     is_int(rfx_int("EXISTS fg:job:x"), 0, "unknown kind not enqueued");
     is_int(rfx_int("EXISTS fg:ntf:t"), 0, "notification without body not enqueued");
     queue_free(q);
@@ -502,7 +581,8 @@ static void test_relay_resumes_after_redis_restart(void)
     queue_free(q);
 }
 
-static void test_relay_falls_back_to_eval_after_script_flush(void)
+/* The relay's batches are plain commands: Redis losing its scripts changes nothing. */
+static void test_relay_needs_no_scripts(void)
 {
     rfx_do("FLUSHALL");
     fake_reset();
@@ -515,8 +595,8 @@ static void test_relay_falls_back_to_eval_after_script_flush(void)
         fake_add_job(id, "svc", "p4");
     }
     queue_kick(q);
-    ok(rfx_run_until(base, drained, NULL, 5000), "drains after NOSCRIPT");
-    is_int(rfx_int("XLEN fg:inv:p4"), 20, "every record enqueued through EVAL");
+    ok(rfx_run_until(base, drained, NULL, 5000), "drains after SCRIPT FLUSH");
+    is_int(rfx_int("XLEN fg:inv:p4"), 20, "every record enqueued");
     queue_free(q);
 }
 
@@ -592,13 +672,14 @@ int main(void)
     }
     base = event_base_new();
     subtest(test_relay_enqueues_records_in_order);
+    subtest(test_relay_failed_command_loses_nothing);
     subtest(test_relay_dedupes_records_sent_twice);
     subtest(test_relay_restored_data_dir_is_not_taken_for_repeats);
     subtest(test_relay_reads_only_when_kicked_or_cut);
     subtest(test_relay_drops_bad_records);
     subtest(test_relay_adds_notification_of_the_example_bytes);
     subtest(test_relay_resumes_after_redis_restart);
-    subtest(test_relay_falls_back_to_eval_after_script_flush);
+    subtest(test_relay_needs_no_scripts);
     subtest(test_relay_selects_the_database_of_the_url);
     subtest(test_relay_rate);
     fake_reset();
