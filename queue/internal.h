@@ -15,6 +15,7 @@
 #include "gateway/span.h"
 #include "queue/keys.h"
 #include "queue/queue.h"
+#include "queue/record.h"
 #include "queue/redis.h"
 
 #define QUEUE_KEY_MAX 512 /* prefix + kind + a name; longer names are truncated (and so miss) */
@@ -107,21 +108,6 @@ void queue_relay_kick(struct queue_relay *r);
 void queue_relay_on_ready(struct queue_relay *r);
 void queue_relay_on_down(struct queue_relay *r);
 uint64_t queue_relay_relayed(const struct queue_relay *r);
-
-/* ---- outbox records (record.c): the binary form of queue.h, parsed in place ---- */
-#define QUEUE_REC_MAX_FIELDS 64 /* more is not a record of ours */
-struct queue_rec {
-    char kind; /* 'j', 'n', or whatever the record says */
-    size_t n_fields;
-    struct span names[QUEUE_REC_MAX_FIELDS]; /* point into the record */
-    struct span values[QUEUE_REC_MAX_FIELDS];
-};
-/* 0, or -1 with *why (a literal) when the bytes are not a well-formed record. */
-int queue_rec_parse(const void *data, size_t len, struct queue_rec *out, const char **why);
-/* The first field called name; {NULL, 0} when there is none. */
-struct span queue_rec_get(const struct queue_rec *r, const char *name);
-/* 0 with *out when the record has exactly one non-empty field called name, else -1. */
-int queue_rec_need(const struct queue_rec *r, const char *name, struct span *out);
 
 /* ---- push targets (push.c, push_admin.c) ---- */
 /* Stops every target: connections and timers closed, sends in flight orphaned (their done

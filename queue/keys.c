@@ -18,20 +18,27 @@ struct qk_script qk_enqueue = {
 };
 
 /* A job relayed from an outbox has no record until its first start: the record is made from
- * the entry's fields ("job" becomes "id"). A tombstone (status "deleted", left by a DELETE)
- * stops it. */
+ * the fields of the outbox record its entry carries (queue.h's binary form: "FR1j", then
+ * [u32 LE length][name][u32 LE length][value] pairs). A tombstone (status "deleted", left by a
+ * DELETE) stops it. */
 struct qk_script qk_start = {
     .name = "start",
     .text = "local st = redis.call('HGET', KEYS[1], 'status')\n"
             "if not st then\n"
             "  local e = redis.call('XRANGE', KEYS[2], ARGV[3], ARGV[3])\n"
-            "  local f = e[1] and e[1][2]\n"
-            "  if not f or #f <= 2 then return false end\n"
-            "  local h = {'status', 'pending', 'attempts', '0'}\n"
-            "  for i = 1, #f - 1, 2 do\n"
-            "    h[#h + 1] = f[i] == 'job' and 'id' or f[i]\n"
-            "    h[#h + 1] = f[i + 1]\n"
+            "  local f, rec = e[1] and e[1][2] or {}, nil\n"
+            "  for i = 1, #f - 1, 2 do if f[i] == 'rec' then rec = f[i + 1] end end\n"
+            "  if not rec then return false end\n"
+            "  if rec:sub(1, 4) ~= 'FR1j' then return redis.error_reply('not a job record') end\n"
+            "  local h, pos, n = {'status', 'pending', 'attempts', '0'}, 5, #rec\n"
+            "  while pos <= n do\n"
+            "    if pos + 3 > n then return redis.error_reply('a truncated job record') end\n"
+            "    local len = struct.unpack('<I4', rec, pos)\n"
+            "    if pos + 3 + len > n then return redis.error_reply('a truncated job record') end\n"
+            "    h[#h + 1] = rec:sub(pos + 4, pos + 3 + len)\n"
+            "    pos = pos + 4 + len\n"
             "  end\n"
+            "  if #h % 2 ~= 0 then return redis.error_reply('a truncated job record') end\n"
             "  redis.call('HSET', KEYS[1], unpack(h))\n"
             "elseif st == 'deleted' then return false\n"
             "elseif st == 'succeeded' or st == 'dead' then return 'ended' end\n"

@@ -4,8 +4,9 @@
  * falling back to EVAL on NOSCRIPT.
  *
  *   P inv:{pool}      stream of invocations, entries {job: id} (a retry, an API job) or
- *                     {job: id, service, pool, bucket, key, event, max_attempts, rev,
- *                     created_ms} (a relayed job, whose record start makes); group "workers";
+ *                     {job: id, rec: the outbox record} (a relayed job: queue.h's binary
+ *                     record of kind 'j', whose fields start makes the record of); consumer
+ *                     group "workers";
  *                     an entry is deleted (XDEL) when it is acked, so the stream holds only
  *                     what is waiting or running
  *                     (XGROUP CREATE ... 0 MKSTREAM by whoever comes first; BUSYGROUP is fine)
@@ -58,9 +59,10 @@
  *
  * The relay sends a batch of outbox records as one transaction, without scripts:
  *   MULTI
- *   XADD inv:{pool} * job id <the record's other fields>   + ZADD jobs:{service} created_ms id
- *   XADD ntf:{target} * id id body <the message> created_ms ms attempts 0
- *   ...                                                     (one or two per record, in order)
+ *   XADD inv:{pool} * job id rec <the record's bytes>      (a job)
+ *   XADD ntf:{target} * id id body <the message> created_ms ms attempts 0   (a notification)
+ *   ...                                                     (one per record, in order)
+ *   ZADD jobs:{service} created_ms id created_ms id ...     (one per run of a service's jobs)
  *   SET relayed:{source} <the batch's last record id>
  *   EXEC
  * so the mark says exactly which records Redis holds. */
@@ -87,7 +89,8 @@ extern struct qk_script qk_enqueue;
  *          (no record and an entry without its fields, or a tombstone), "ended" when it
  *          already succeeded or is dead, else the record (HGETALL) after setting status
  *          running, worker, started_ms and incrementing attempts; a job without a record gets
- *          one from the fields of its entry first (a relayed job's first start) */
+ *          one from the outbox record in its entry first (a relayed job's first start); an
+ *          error reply when that record does not parse */
 extern struct qk_script qk_start;
 /* finish:  KEYS job:{id} inv:{pool} log:{id} delay dlq:{service} done:{id} out:{id} in:{id};
  *          ARGV id entry_id status(succeeded|failed|dead) now_ms exit_code reason log

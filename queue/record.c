@@ -1,10 +1,11 @@
 /* The outbox record's binary form (queue.h): "FR1" kind, then [u32 LE length][name]
  * [u32 LE length][value] pairs. Parsed in place: the fields point into the record. The relay
- * (relay.c) is the reader; notify/ writes the same bytes. */
+ * (relay.c) and floodgate-worker (worker_claim.c, a relayed job's entry) are the readers;
+ * notify/ writes the same bytes, and the start script of keys.c reads a job record's fields. */
+#include "queue/record.h"
+
 #include <stdint.h>
 #include <string.h>
-
-#include "queue/internal.h"
 
 static bool take(const unsigned char **p, const unsigned char *end, struct span *out)
 {

@@ -1,8 +1,8 @@
 /* The relay: outbox -> Redis. One batch in flight: read up to relay_batch records after the
  * last one sent and send them as one MULTI/EXEC of plain commands (keys.h: an XADD per record,
- * and a ZADD into the service's index for a job), ending with the mark relayed:{source} set
- * to the batch's last id; once EXEC answered, remove the batch from the outbox. The binary
- * records are parsed in place and their bytes handed to hiredis as they are.
+ * and a ZADD into the service's index per run of jobs of one service), ending with the mark
+ * relayed:{source} set to the batch's last id; once EXEC answered, remove the batch from the
+ * outbox. The binary records are parsed in place and their bytes handed to hiredis as they are.
  *
  * Dedupe: the mark is read on every connection, before any record is sent on it, and records
  * at or below it are not sent again (Redis has them: the gateway stopped between EXEC and the
@@ -41,6 +41,14 @@ struct batch {
     bool failed;  /* a NULL or error reply */
     bool lost;    /* the connection went away */
     bool partial; /* EXEC ran, but some of its commands failed */
+    /* The ZADD of the current run of jobs of one service, sent when the service changes and
+     * at the end: one command for a run rather than one per job. Points into the records. */
+    struct {
+        char key[QUEUE_KEY_MAX];
+        const char **argv;
+        size_t *lens;
+        int argc;
+    } index;
 };
 
 struct queue_relay {
@@ -214,10 +222,41 @@ static int send_cmd(struct batch *b, int argc, const char **argv, const size_t *
     return 0;
 }
 
-/* SET the mark and EXEC; 0 or -1. */
+/* Sends the pending ZADD, if any; 0 or -1. */
+static int flush_index(struct batch *b)
+{
+    int argc = b->index.argc;
+    b->index.argc = 0;
+    return argc > 2 ? send_cmd(b, argc, b->index.argv, b->index.lens) : 0;
+}
+
+/* Adds job `id` (created at `created`) to the ZADD of index `key`; 0 or -1. */
+static int add_to_index(struct batch *b, const char *key, size_t key_len, struct span created,
+                        struct span id)
+{
+    if (b->index.argc > 2 && strcmp(b->index.key, key) != 0 && flush_index(b) != 0)
+        return -1;
+    if (b->index.argc == 0) {
+        memcpy(b->index.key, key, key_len + 1);
+        b->index.argv[0] = "ZADD";
+        b->index.lens[0] = 4;
+        b->index.argv[1] = b->index.key;
+        b->index.lens[1] = key_len;
+        b->index.argc = 2;
+    }
+    b->index.argv[b->index.argc] = created.ptr;
+    b->index.lens[b->index.argc++] = created.len;
+    b->index.argv[b->index.argc] = id.ptr;
+    b->index.lens[b->index.argc++] = id.len;
+    return 0;
+}
+
+/* The pending ZADD, SET the mark and EXEC; 0 or -1. */
 static int send_commit(struct batch *b)
 {
     struct queue_relay *r = b->r;
+    if (flush_index(b) != 0)
+        return -1;
     char mark[24];
     snprintf(mark, sizeof(mark), "%" PRIu64, b->ids[b->n_ids - 1]);
     const char *set[3] = {"SET", r->k_relayed, mark};
@@ -258,7 +297,7 @@ static bool is_decimal(struct span s)
     return true;
 }
 
-#define MAX_ARGS (5 + 2 * QUEUE_REC_MAX_FIELDS)
+#define MAX_ARGS 11
 
 /* Sends the commands of one record (keys.h), without copying it: hiredis formats each
  * command into its buffer before the call returns. 1 sent, 0 not ours (logged: drop it), -1
@@ -316,20 +355,12 @@ static int send_record(struct batch *b, const struct queue_outbox_rec *rec)
     }
     ARG("job", 3);
     ARG(id.ptr, id.len);
-    for (size_t i = 0; i < parsed.n_fields; i++)
-        if (!span_eq_str(parsed.names[i], "id")) {
-            ARG(parsed.names[i].ptr, parsed.names[i].len);
-            ARG(parsed.values[i].ptr, parsed.values[i].len);
-        }
+    ARG("rec", 3); /* the start script reads the fields: one argument for Redis to store */
+    ARG(rec->data, rec->len);
+#undef ARG
     if (send_cmd(b, n, argv, lens) != 0)
         return -1;
-    n = 0;
-    ARG("ZADD", 4);
-    ARG(k_index, index_len);
-    ARG(created.ptr, created.len);
-    ARG(id.ptr, id.len);
-#undef ARG
-    return send_cmd(b, n, argv, lens) == 0 ? 1 : -1;
+    return add_to_index(b, k_index, index_len, created, id) == 0 ? 1 : -1;
 }
 
 static void on_read(int err, const struct queue_outbox_rec *recs, size_t n, void *arg)
@@ -355,6 +386,8 @@ static void on_read(int err, const struct queue_outbox_rec *recs, size_t n, void
     b->r = r;
     b->ids = xcalloc(n, sizeof(*b->ids));
     b->n_out = 1; /* held until every record is sent */
+    b->index.argv = xcalloc(2 + 2 * n, sizeof(*b->index.argv));
+    b->index.lens = xcalloc(2 + 2 * n, sizeof(*b->index.lens));
     r->inflight = b;
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
@@ -380,6 +413,10 @@ static void on_read(int err, const struct queue_outbox_rec *recs, size_t n, void
         b->failed = true;
         b->lost = true;
     }
+    free(b->index.argv); /* hiredis has formatted the commands */
+    free(b->index.lens);
+    b->index.argv = NULL;
+    b->index.lens = NULL;
     reply_done(b);
 }
 

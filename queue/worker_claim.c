@@ -12,6 +12,7 @@
 
 #include "gateway/xmalloc.h"
 #include "queue/keys.h"
+#include "queue/record.h"
 #include "queue/worker.h"
 
 #define LOG_TAIL_BYTES 2048
@@ -62,7 +63,15 @@ static bool held_here(struct worker *w, const char *pool, const char *entry_id)
 
 /* ---- claiming ------------------------------------------------------------------------------ */
 
+static const redisReply *field_reply(const redisReply *fields, const char *name);
+
 static const char *field_of(const redisReply *fields, const char *name)
+{
+    const redisReply *v = field_reply(fields, name);
+    return v != NULL ? v->str : NULL;
+}
+
+static const redisReply *field_reply(const redisReply *fields, const char *name)
 {
     if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
         return NULL;
@@ -70,9 +79,28 @@ static const char *field_of(const redisReply *fields, const char *name)
         const redisReply *k = fields->element[i], *v = fields->element[i + 1];
         if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
             strcmp(k->str, name) == 0)
-            return v->str;
+            return v;
     }
     return NULL;
+}
+
+/* The service and rev of a relayed job from the outbox record of its entry; GONE when the
+ * record does not parse (worker_start then refuses it too). */
+static void peek_rec(const redisReply *rec, struct worker_entry *e)
+{
+    struct queue_rec r;
+    struct span svc, rev = span_make(NULL, 0);
+    const char *why = NULL;
+    e->peeked = true;
+    e->peek = WORKER_PEEK_GONE;
+    if (queue_rec_parse(rec->str, rec->len, &r, &why) != 0 || r.kind != 'j' ||
+        queue_rec_need(&r, "service", &svc) != 0 || svc.len >= sizeof(e->service))
+        return;
+    (void)queue_rec_need(&r, "rev", &rev);
+    e->peek = WORKER_PEEK_OK;
+    snprintf(e->service, sizeof(e->service), "%.*s", (int)svc.len, svc.ptr);
+    snprintf(e->rev, sizeof(e->rev), "%.*s", (int)(rev.len < sizeof(e->rev) ? rev.len : 0),
+             rev.ptr != NULL ? rev.ptr : "");
 }
 
 static void ack_raw(struct worker_slot *s, const char *pool, const char *entry_id)
@@ -129,14 +157,9 @@ static void take_entry(struct worker_slot *s, const char *pool, const redisReply
     snprintf(e.pool, sizeof(e.pool), "%s", pool);
     snprintf(e.entry_id, sizeof(e.entry_id), "%s", id);
     snprintf(e.job_id, sizeof(e.job_id), "%s", job);
-    const char *service = field_of(ent->element[1], "service");
-    if (service != NULL && service[0] != '\0' && strlen(service) < sizeof(e.service)) {
-        /* a relayed job's entry carries its fields (keys.h) */
-        const char *rev = field_of(ent->element[1], "rev");
-        e.peeked = true;
-        e.peek = WORKER_PEEK_OK;
-        snprintf(e.service, sizeof(e.service), "%s", service);
-        snprintf(e.rev, sizeof(e.rev), "%s", rev != NULL ? rev : "");
+    const redisReply *rec = field_reply(ent->element[1], "rec");
+    if (rec != NULL) {
+        peek_rec(rec, &e); /* a relayed job: its entry carries the outbox record (keys.h) */
     } else if (peek != NULL) {
         e.peeked = true;
         e.peek = peek_of(peek, &e);
@@ -222,7 +245,7 @@ static const char read_peek_lua[] =
     "local f = ent[2]\n"
     "local job\n"
     "for i = 1, #f - 1, 2 do\n"
-    "  if f[i] == 'service' then return {ent[1], f} end\n"
+    "  if f[i] == 'rec' then return {ent[1], f} end\n"
     "  if f[i] == 'job' then job = f[i + 1] end\n"
     "end\n"
     "if job then\n"
