@@ -23,8 +23,8 @@ SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, 'tests', 'integration'))
 sys.path.insert(0, HERE)
 import fgtest  # noqa: E402
-from functions import (WRK, Client, cpu_s, die, med, move_to, pinning, print_table,  # noqa: E402
-                       put_many, run_wrk, signed_put_file)
+from functions import (WRK, Client, abba, cpu_ratio_note, cpu_s, die, med, move_to,  # noqa: E402
+                       pair_ratio, pinning, print_table, put_many, run_wrk, signed_put_file)
 
 KiB = 1024
 TARGET_DELIVERIES_S = 5000.0
@@ -166,25 +166,29 @@ class Bench:
     def put_file(self, bucket, tag):
         return signed_put_file(self.run, self.fg, bucket, tag, self.a.put_keys)
 
-    def dead_pair(self, label, tag, where):
-        """Alternates wrk runs into `plain` and `dead`; rows for both and their ratio."""
+    def dead_run(self, b, tag):
+        """One wrk run into bucket `b`: (req/s, p99, gateway ms/req, Redis ms/req)."""
+        f = self.put_file(b, tag)
+        subprocess.run(['sync'])
+        time.sleep(1)
+        c0 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
+        w = self.wrk(self.fg.port, f, 4 * KiB)
+        c1 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
+        if w['non2xx'] or w['errors']:
+            self.notes.append('wrk %s: %d non-2xx %s' % (b, w['non2xx'], w['errors']))
+        n = max(1, w['requests'])
+        return (w['rps'] or 0, w['p99'], 1000 * (c1[0] - c0[0]) / n, 1000 * (c1[1] - c0[1]) / n)
+
+    def dead_pair(self, label, tag, where, beside):
+        """Alternates wrk runs into `plain` and `dead` after a warm-up run that is not counted
+        (the first run after a change of placement reads fast); rows for both and their
+        ratio."""
         a = self.a
         res = {'plain': [], 'dead': []}
-        for rep in range(a.alternations):
-            for b in ('plain', 'dead'):
-                f = self.put_file(b, '%s%d' % (tag, rep))
-                subprocess.run(['sync'])
-                time.sleep(1)
-                c0 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
-                w = self.wrk(self.fg.port, f, 4 * KiB)
-                c1 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
-                if w['non2xx'] or w['errors']:
-                    self.notes.append('wrk %s: %d non-2xx %s' % (b, w['non2xx'], w['errors']))
-                n = max(1, w['requests'])
-                res[b].append((w['rps'] or 0, w['p99'], 1000 * (c1[0] - c0[0]) / n,
-                               1000 * (c1[1] - c0[1]) / n))
-        mp = med([r[0] for r in res['plain']])
-        md = med([r[0] for r in res['dead']])
+        self.dead_run('plain', tag + 'w')
+        for rep, order in enumerate(abba(a.alternations)):
+            for b in ({'a': 'plain', 'b': 'dead'}[case] for case in order):
+                res[b].append(self.dead_run(b, '%s%d' % (tag, rep)))
         for b, name in (('plain', 'PUT 4 KiB, bucket without notifications'),
                         ('dead', 'PUT 4 KiB, bucket bound to a dead target')):
             self.row(name + label, '%.0f req/s' % med([r[0] for r in res[b]]), '', '',
@@ -192,10 +196,11 @@ class Bench:
                          '/'.join('%.0f' % r[0] for r in res[b]),
                          '/'.join(r[1] for r in res[b]), med([r[2] for r in res[b]]),
                          med([r[3] for r in res[b]])))
-        ratio = md / mp if mp else 0
+        ratio = pair_ratio([r[0] for r in res['plain']], [r[0] for r in res['dead']])
         self.row('  dead target / none', '%.2fx' % ratio, '>= %.2fx' % TARGET_DEAD_RATIO,
                  'ok' if ratio >= TARGET_DEAD_RATIO else 'MISS',
-                 'Redis %s; %d retries so far' % (
+                 'median of %d back-to-back pairs; %s; Redis %s; %d retries so far' % (
+                     len(res['plain']), cpu_ratio_note(res['plain'], res['dead'], beside),
                      where, metric(self.fg.port,
                                    'floodgate_notification_retried_total{target="dead"}')))
 
@@ -203,14 +208,14 @@ class Bench:
         if self.pin_srv and not self.a.redis_with_clients:
             # Redis beside the gateway (the pessimistic case), then on the clients' CPU (as in
             # production, where Redis runs elsewhere), in the same run
-            self.dead_pair(' [Redis: gateway CPU]', 'g', 'on the gateway\'s CPU')
+            self.dead_pair(' [Redis: gateway CPU]', 'g', 'on the gateway\'s CPU', True)
             move_to(self.pin_cli, self.redis.pid)
             try:
-                self.dead_pair(' [Redis: other CPU]', 'o', 'on the clients\' CPU')
+                self.dead_pair(' [Redis: other CPU]', 'o', 'on the clients\' CPU', False)
             finally:
                 move_to(self.pin_srv, self.redis.pid)
         else:
-            self.dead_pair('', 'w', 'placed by --redis-with-clients / --no-pin')
+            self.dead_pair('', 'w', 'placed by --redis-with-clients / --no-pin', False)
 
     def print_table(self):
         print_table(self.rows, self.notes)
@@ -246,7 +251,8 @@ def main():
     ap.add_argument('--concurrency', type=int, default=32, help='deliveries in flight (32)')
     ap.add_argument('--duration', type=int, default=5, help='seconds per wrk run (5)')
     ap.add_argument('--connections', type=int, default=32, help='wrk -c (32)')
-    ap.add_argument('--alternations', type=int, default=2, help='plain/dead wrk pairs (2)')
+    ap.add_argument('--alternations', type=int, default=4,
+                    help='plain/dead pairs of wrk runs, in ab/ba order (4)')
     ap.add_argument('--put-keys', type=int, default=60000, help='signed PUTs per wrk run')
     ap.add_argument('--no-pin', dest='pin', action='store_false')
     ap.add_argument('--redis-with-clients', action='store_true',

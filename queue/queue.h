@@ -8,15 +8,16 @@
  *   "FR1" kind, then fields: [u32 little-endian name length][name][u32 LE value length][value]
  * kind 'j' (a job) has the fields, in any order: id (uuid), service, pool, bucket, key, event
  * (the S3 event message, JSON text), max_attempts, rev, created_ms (decimal ms since the
- * epoch). The relay turns it into the job record job:{id} (status "pending", attempts "0",
- * every field as a field), indexes it in jobs:{service}, and adds {job: id} to the stream
- * inv:{pool}, all in one Lua script that first compares the record's outbox id with
- * relayed:{source}, the last id Redis took from this outbox, and moves that mark on: a record
- * relayed twice (a crash between Redis' reply and the outbox removal, a connection lost
- * mid-batch) is enqueued once, with one key per outbox rather than one per event.
+ * epoch). The relay adds {job: id, rec: the record's bytes} to the stream inv:{pool} and
+ * indexes the job in jobs:{service}; a worker's first start of the job makes its record
+ * job:{id} from those fields (queue/keys.h).
  * kind 'n' (a bucket notification) has id (uuid: one per delivery), target, body (the message
  * to deliver, JSON text) and created_ms; it is added to the stream ntf:{target} as {id, body,
- * created_ms, attempts "0"} after the same dedupe.
+ * created_ms, attempts "0"}.
+ * A batch of records goes in one MULTI/EXEC that also sets relayed:{source}, the last id
+ * Redis took from this outbox; the relay reads that mark on each connection and skips the
+ * records at or below it, so a record relayed twice (a crash between Redis' reply and the
+ * outbox removal) is enqueued once, with one key per outbox rather than one per event.
  * notify/ writes this form and queue/ reads it, neither including the other (on disk notify/
  * keeps compact records, kinds 'J' and 'N', which the store's outbox read expands into 'j' and
  * 'n' through the map main installs, notify_record_expand; the relay sees only these); both
@@ -77,10 +78,10 @@ struct queue_outbox {
 };
 
 /* Starts connecting (and reconnecting, with capped exponential backoff from 100 ms to 5 s)
- * and relaying. The relay reads the outbox in id order, sends a batch as pipelined script
- * calls, and removes those records once Redis answered every one of them; a lost connection
- * (or a NULL reply: outcome unknown) re-sends from the first unremoved record after
- * reconnecting, which the dedupe makes harmless. `ob` is copied. NULL only on a bad URL. */
+ * and relaying. The relay reads the outbox in id order, sends a batch as one transaction,
+ * and removes those records once Redis answered it; a lost connection (or a NULL reply:
+ * outcome unknown) re-sends from the first unremoved record after reconnecting, which the
+ * dedupe makes harmless. `ob` is copied. NULL only on a bad URL. */
 struct queue *queue_new(struct event_base *base, const struct queue_config *cfg,
                         const struct queue_outbox *ob, char *msg, size_t msg_cap);
 /* The outbox has new records (s3_api_on_outbox). Cheap; call as often as wanted. */
