@@ -243,6 +243,19 @@ static void test_delete_all_removes_ended_jobs_only(void)
     queue_free(q);
 }
 
+typedef void job_call_fn(struct queue *q, const char *service, const char *job, queue_reply_cb *cb,
+                         void *arg);
+
+/* Calls `fn` for service/job and waits for its answer (in *a); its status. */
+static int call(job_call_fn *fn, struct queue *q, const char *service, const char *job,
+                struct answer *a)
+{
+    memset(a, 0, sizeof(*a));
+    fn(q, service, job, on_answer, a);
+    wait_answer(a, 5000);
+    return a->status;
+}
+
 /* A worker's start of job `id` from its entry in fg:inv:`pool` (the start script's reply). */
 static redisReply *start_job(const char *pool, const char *id, const char *entry)
 {
@@ -273,60 +286,33 @@ static void test_relayed_job_without_record(void)
     json_decref(j);
     is_int(rfx_int("ZCARD fg:jobs:svc"), 1, "and left in the index");
 
-    memset(&a, 0, sizeof(a));
-    queue_job_get(q, "svc", "r1", on_answer, &a);
-    wait_answer(&a, 5000);
-    is_int(a.status, 200, "record: 200");
+    is_int(call(queue_job_get, q, "svc", "r1", &a), 200, "record: 200");
     j = json_loads(a.body, 0, NULL);
     is_str(json_string_value(json_object_get(j, "status")), "pending", "record status pending");
     is_str(json_string_value(json_object_get(j, "created_ms")), now, "record created_ms");
     json_decref(j);
-    memset(&a, 0, sizeof(a));
-    queue_job_get(q, "other", "r1", on_answer, &a);
-    wait_answer(&a, 5000);
-    is_int(a.status, 404, "under another service: 404");
-    memset(&a, 0, sizeof(a));
-    queue_job_log(q, "svc", "r1", on_answer, &a);
-    wait_answer(&a, 5000);
-    is_int(a.status, 200, "log: 200");
+    is_int(call(queue_job_get, q, "other", "r1", &a), 404, "under another service: 404");
+    is_int(call(queue_job_log, q, "svc", "r1", &a), 200, "log: 200");
     is_int(a.len, 0, "empty: it has not run");
 
-    memset(&a, 0, sizeof(a));
-    queue_job_delete(q, "svc", NULL, on_answer, &a);
-    wait_answer(&a, 5000);
-    is_int(a.status, 204, "delete all: 204");
+    is_int(call(queue_job_delete, q, "svc", NULL, &a), 204, "delete all: 204");
     is_int(rfx_int("ZCARD fg:jobs:svc"), 1, "a pending job is not an ended one: kept");
 
-    memset(&a, 0, sizeof(a));
-    queue_job_delete(q, "svc", "r1", on_answer, &a);
-    wait_answer(&a, 5000);
-    is_int(a.status, 204, "delete: 204");
+    is_int(call(queue_job_delete, q, "svc", "r1", &a), 204, "delete: 204");
     is_int(rfx_int("ZCARD fg:jobs:svc"), 0, "index entry gone");
     is_str(rfx_str("HGET fg:job:r1 status"), "deleted", "a tombstone");
     ok(rfx_int("TTL fg:job:r1") > 0, "kept for the retention time");
     redisReply *r = start_job("edge", "r1", entry);
     ok(r != NULL && r->type == REDIS_REPLY_NIL, "its start finds it gone");
     freeReplyObject(r);
-    memset(&a, 0, sizeof(a));
-    queue_job_get(q, "svc", "r1", on_answer, &a);
-    wait_answer(&a, 5000);
-    is_int(a.status, 404, "deleted: 404");
-    memset(&a, 0, sizeof(a));
-    queue_job_log(q, "svc", "r1", on_answer, &a);
-    wait_answer(&a, 5000);
-    is_int(a.status, 404, "its log: 404");
-    memset(&a, 0, sizeof(a));
-    queue_job_delete(q, "svc", "r1", on_answer, &a);
-    wait_answer(&a, 5000);
-    is_int(a.status, 404, "deleted again: 404");
+    is_int(call(queue_job_get, q, "svc", "r1", &a), 404, "deleted: 404");
+    is_int(call(queue_job_log, q, "svc", "r1", &a), 404, "its log: 404");
+    is_int(call(queue_job_delete, q, "svc", "r1", &a), 404, "deleted again: 404");
 
     /* a pending API job (it has a record) is stopped the same way */
     char id[37];
     submit(q, "svc", "edge", id);
-    memset(&a, 0, sizeof(a));
-    queue_job_delete(q, "svc", id, on_answer, &a);
-    wait_answer(&a, 5000);
-    is_int(a.status, 204, "delete a pending API job: 204");
+    is_int(call(queue_job_delete, q, "svc", id, &a), 204, "delete a pending API job: 204");
     is_str(rfx_str("HGET fg:job:%s status", id), "deleted", "a tombstone");
     is_int(rfx_int("EXISTS fg:in:%s", id), 0, "its payload gone");
     queue_free(q);
