@@ -22,6 +22,7 @@
 
 #define EV_VERSION 1
 #define EV_FIXED   (2 + 8 + 8 + 8)
+#define MAX_FIELDS 16 /* a compact record has 9 (J) or 6 (N); more is not one of ours */
 
 static void put_le(struct notify_buf *b, uint64_t v, size_t n)
 {
@@ -79,7 +80,8 @@ static bool next_field(const unsigned char **p, const unsigned char *end, struct
                        struct bytes *value)
 {
     size_t left = (size_t)(end - *p);
-    if (left < 4 || left - 4 < get_le(*p, 4))
+    /* a field without a name is not a record's (queue_rec_parse refuses it too) */
+    if (left < 4 || left - 4 < get_le(*p, 4) || get_le(*p, 4) == 0)
         return false;
     *name = (struct bytes){*p + 4, get_le(*p, 4)};
     *p += 4 + name->len;
@@ -209,19 +211,23 @@ int notify_record_expand(void *arg, const void *data, size_t len, void **out, si
     struct notify_buf b = {0};
     char kind;
     int rc = -1;
+    size_t n_fields;
 
     if (len < 4 || memcmp(start, "FR1", 3) != 0 || (start[3] != 'J' && start[3] != 'N'))
         return 1;
     kind = (char)start[3];
-    for (p = start + 4; p < end;) {
-        if (!next_field(&p, end, &name, &value))
+    /* the hook writes nine fields at most, bucket, key and ev once each */
+    for (p = start + 4, n_fields = 0; p < end; n_fields++) {
+        if (n_fields == MAX_FIELDS || !next_field(&p, end, &name, &value))
             return -1;
-        if (is(name, "bucket"))
-            bucket = value;
-        else if (is(name, "key"))
-            key = value;
-        else if (is(name, "ev"))
-            ev = value;
+        struct bytes *one = is(name, "bucket") ? &bucket
+                            : is(name, "key")  ? &key
+                            : is(name, "ev")   ? &ev
+                                               : NULL;
+        if (one != NULL && one->p != NULL)
+            return -1;
+        if (one != NULL)
+            *one = value;
     }
     if (bucket.p == NULL || key.p == NULL || ev.p == NULL)
         return -1;

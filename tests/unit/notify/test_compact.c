@@ -226,6 +226,37 @@ static void test_damaged_compact_records_are_refused(void)
     notify_buf_put(&m, "x", 1);
     notify_rec_field_end(&m, at);
     is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "bytes after the ev fields");
+    /* a field without a name: the relay's parser refuses it, so the expander must too */
+    notify_rec_begin(&m, 'N');
+    notify_rec_field_str(&m, "bucket", "b");
+    notify_rec_field_str(&m, "key", "k");
+    at = notify_rec_field_begin(&m, "ev");
+    notify_ev_write(&m, &ev, "svc");
+    notify_rec_field_end(&m, at);
+    out = NULL;
+    is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), 0, "(well formed so far)");
+    free(out);
+    notify_buf_put(&m, "\0\0\0\0\0\0\0\0", 8); /* name length 0, value length 0 */
+    out = NULL;
+    is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "a nameless field");
+    /* more fields than the hook writes (the relay refuses over 64), or one twice */
+    notify_rec_begin(&m, 'N');
+    notify_rec_field_str(&m, "bucket", "b");
+    notify_rec_field_str(&m, "key", "k");
+    at = notify_rec_field_begin(&m, "ev");
+    notify_ev_write(&m, &ev, "svc");
+    notify_rec_field_end(&m, at);
+    for (int i = 0; i < 14; i++)
+        notify_rec_field_str(&m, "x", "y");
+    is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "17 fields");
+    notify_rec_begin(&m, 'N');
+    notify_rec_field_str(&m, "bucket", "b");
+    notify_rec_field_str(&m, "key", "k");
+    notify_rec_field_str(&m, "key", "k2");
+    at = notify_rec_field_begin(&m, "ev");
+    notify_ev_write(&m, &ev, "svc");
+    notify_rec_field_end(&m, at);
+    is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "a key twice");
     notify_buf_cleanup(&m);
     notify_buf_cleanup(&c);
 }
