@@ -240,6 +240,25 @@ def thread_cpu_s(pid):
     return out
 
 
+def ctx_switches(pid):
+    """Context switches of a process, every thread (voluntary + involuntary, /proc status)."""
+    n = 0
+    try:
+        tids = os.listdir('/proc/%d/task' % pid)
+    except OSError:
+        return n
+    for tid in tids:
+        try:
+            with open('/proc/%d/task/%s/status' % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith(('voluntary_ctxt_switches:',
+                                        'nonvoluntary_ctxt_switches:')):
+                        n += int(line.split(':', 1)[1])
+        except (OSError, ValueError):
+            continue
+    return n
+
+
 def disk_write_bytes(pid):
     """Bytes a process has caused to be written to storage (/proc/PID/io write_bytes)."""
     try:
@@ -746,10 +765,12 @@ class Bench:
             c0 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
             t0 = thread_cpu_s(self.fg.pid)
             d0 = disk_write_bytes(self.fg.pid)
+            x0 = ctx_switches(self.fg.pid)
             w = self.wrk(f)
             c1 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
             t1 = thread_cpu_s(self.fg.pid)
             d1 = disk_write_bytes(self.fg.pid)
+            x1 = ctx_switches(self.fg.pid)
             self.perf_stop(prof)
         finally:
             if stop_redis:
@@ -764,7 +785,7 @@ class Bench:
         by_thread = {k: 1000 * (t1[k] - t0.get(k, 0.0)) / n for k in t1}
         res.setdefault(bucket, []).append((w['rps'] or 0, w['p99'], 1000 * (c1[0] - c0[0]) / n,
                                            1000 * (c1[1] - c0[1]) / n, by_thread,
-                                           (d1 - d0) / 1024.0 / n))
+                                           (d1 - d0) / 1024.0 / n, (x1 - x0) / n))
 
     def put_row(self, name, runs, target='', verdict='', extra=''):
         rps = med([r[0] for r in runs])
@@ -773,10 +794,10 @@ class Bench:
                             for k in names)
         self.row(name, '%.0f req/s' % rps, target, verdict,
                  'runs %s; p99 %s; CPU/req: gateway %.3f ms (%s), redis %.3f ms; written to '
-                 'disk %.1f KiB/req%s' % (
+                 'disk %.1f KiB/req; %.2f context switches/req%s' % (
                      '/'.join('%.0f' % r[0] for r in runs), '/'.join(r[1] for r in runs),
                      med([r[2] for r in runs]), threads, med([r[3] for r in runs]),
-                     med([r[5] for r in runs]), extra))
+                     med([r[5] for r in runs]), med([r[6] for r in runs]), extra))
         return rps
 
     def put_pair(self, label, tag, where, beside):
