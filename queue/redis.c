@@ -418,53 +418,6 @@ int queue_conn_eval(struct queue_conn *c, const struct qk_script *s, int nkeys, 
     return 0;
 }
 
-int queue_conn_evalsha(struct queue_conn *c, const struct qk_script *s, int nkeys, int argc,
-                       const char **argv, const size_t *lens, queue_cmd_cb *cb, void *arg)
-{
-    enum { STACK_ARGS = 256 };
-    const char *av_stack[STACK_ARGS];
-    size_t al_stack[STACK_ARGS];
-    if (c->state != ST_READY || c->ac == NULL)
-        return -1;
-    int n = argc + 3;
-    const char **av = n <= STACK_ARGS ? av_stack : xcalloc((size_t)n, sizeof(*av));
-    size_t *al = n <= STACK_ARGS ? al_stack : xcalloc((size_t)n, sizeof(*al));
-    char nk[16];
-    av[0] = "EVALSHA";
-    al[0] = 7;
-    av[1] = s->sha;
-    al[1] = 40;
-    av[2] = nk;
-    al[2] = (size_t)snprintf(nk, sizeof(nk), "%d", nkeys);
-    for (int i = 0; i < argc; i++) {
-        av[3 + i] = argv[i];
-        al[3 + i] = lens[i];
-    }
-    struct pending *p = xcalloc(1, sizeof(*p));
-    *p = (struct pending){.c = c, .cb = cb, .arg = arg};
-    int rc = send_pending(c, p, n, av, al);
-    if (rc != 0)
-        free(p);
-    if (av != av_stack) {
-        free(av);
-        free(al);
-    }
-    return rc;
-}
-
-static void on_script_loaded(struct queue_conn *c, redisReply *reply, void *arg)
-{
-    (void)arg;
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-        log_warn(&c->log, "redis: SCRIPT LOAD: %.200s", reply->str);
-}
-
-void queue_conn_load_scripts(struct queue_conn *c)
-{
-    for (size_t i = 0; i < qk_n_scripts; i++)
-        queue_conn_cmdf(c, on_script_loaded, NULL, "SCRIPT LOAD %s", qk_scripts[i]->text);
-}
-
 void queue_conn_flush(struct queue_conn *c)
 {
     /* A write error frees the context: the pending callbacks run (NULL) before this returns. */

@@ -67,16 +67,6 @@ int queue_conn_vcmdf(struct queue_conn *c, queue_cmd_cb *cb, void *arg, const ch
 int queue_conn_eval(struct queue_conn *c, const struct qk_script *s, int nkeys, int argc,
                     const char **argv, const size_t *lens, queue_cmd_cb *cb, void *arg);
 
-/* EVALSHA as queue_conn_eval but without keeping a copy for the EVAL retry: hiredis formats
- * the arguments into its output buffer at once, so they may point into a buffer the caller
- * frees after the call (the relay's outbox records). A NOSCRIPT error reaches cb as any error
- * reply; the caller then calls queue_conn_load_scripts and sends again. */
-int queue_conn_evalsha(struct queue_conn *c, const struct qk_script *s, int nkeys, int argc,
-                       const char **argv, const size_t *lens, queue_cmd_cb *cb, void *arg);
-/* SCRIPT LOAD of every script of keys.h (replies ignored); commands sent after it on the same
- * connection find them. */
-void queue_conn_load_scripts(struct queue_conn *c);
-
 /* Writes what is buffered now instead of at the next loop turn, so that Redis starts on the
  * head of a long pipeline while the rest is being prepared. */
 void queue_conn_flush(struct queue_conn *c);
