@@ -219,44 +219,40 @@ def cpu_s(pid):
         return 0.0
 
 
+def task_files(pid, name):
+    """(thread name, text of /proc/PID/task/TID/<name>) for each thread still there."""
+    try:
+        tids = os.listdir('/proc/%d/task' % pid)
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
+                comm = f.read().strip()
+            with open('/proc/%d/task/%s/%s' % (pid, tid, name)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        yield comm, text
+
+
 def thread_cpu_s(pid):
     """CPU seconds of a process by thread name (the loop thread has the process's name; the
     disk and read pools' threads are fg-disk and fg-read)."""
     out = {}
-    try:
-        tids = os.listdir('/proc/%d/task' % pid)
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open('/proc/%d/task/%s/comm' % (pid, tid)) as f:
-                name = f.read().strip()
-            with open('/proc/%d/task/%s/stat' % (pid, tid)) as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        out[name] = out.get(name, 0.0) + \
-            (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+    for name, stat in task_files(pid, 'stat'):
+        fields = stat.rsplit(')', 1)[-1].split()
+        if len(fields) > 12:
+            out[name] = out.get(name, 0.0) + \
+                (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
     return out
 
 
 def ctx_switches(pid):
     """Context switches of a process, every thread (voluntary + involuntary, /proc status)."""
-    n = 0
-    try:
-        tids = os.listdir('/proc/%d/task' % pid)
-    except OSError:
-        return n
-    for tid in tids:
-        try:
-            with open('/proc/%d/task/%s/status' % (pid, tid)) as f:
-                for line in f:
-                    if line.startswith(('voluntary_ctxt_switches:',
-                                        'nonvoluntary_ctxt_switches:')):
-                        n += int(line.split(':', 1)[1])
-        except (OSError, ValueError):
-            continue
-    return n
+    return sum(int(line.split(':', 1)[1]) for _, status in task_files(pid, 'status')
+               for line in status.splitlines()
+               if line.startswith(('voluntary_ctxt_switches:', 'nonvoluntary_ctxt_switches:')))
 
 
 def disk_write_bytes(pid):

@@ -169,6 +169,23 @@ static void test_other_records_are_left_alone(void)
     notify_buf_cleanup(&f);
 }
 
+/* An `ev` field of `ev` (configuration "svc"). */
+static void ev_field(struct notify_buf *m, const struct s3_event *ev)
+{
+    size_t at = notify_rec_field_begin(m, "ev");
+    notify_ev_write(m, ev, "svc");
+    notify_rec_field_end(m, at);
+}
+
+/* A well-formed compact notification record: bucket "b", key "k", ev. */
+static void n_record(struct notify_buf *m, const struct s3_event *ev)
+{
+    notify_rec_begin(m, 'N');
+    notify_rec_field_str(m, "bucket", "b");
+    notify_rec_field_str(m, "key", "k");
+    ev_field(m, ev);
+}
+
 static void test_damaged_compact_records_are_refused(void)
 {
     struct notify_buf c = {0};
@@ -207,32 +224,23 @@ static void test_damaged_compact_records_are_refused(void)
     notify_rec_begin(&m, 'J');
     notify_rec_field_str(&m, "id", "x");
     notify_rec_field_str(&m, "key", "k");
-    size_t at = notify_rec_field_begin(&m, "ev");
-    notify_ev_write(&m, &ev, "svc");
-    notify_rec_field_end(&m, at);
+    ev_field(&m, &ev);
     is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "no bucket");
     notify_rec_begin(&m, 'N');
     notify_rec_field_str(&m, "bucket", "b");
     notify_rec_field(&m, "key", "a\0b", 3);
-    at = notify_rec_field_begin(&m, "ev");
-    notify_ev_write(&m, &ev, "svc");
-    notify_rec_field_end(&m, at);
+    ev_field(&m, &ev);
     is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "a key with a NUL");
     notify_rec_begin(&m, 'N');
     notify_rec_field_str(&m, "bucket", "b");
     notify_rec_field_str(&m, "key", "k");
-    at = notify_rec_field_begin(&m, "ev");
+    size_t at = notify_rec_field_begin(&m, "ev");
     notify_ev_write(&m, &ev, "svc");
     notify_buf_put(&m, "x", 1);
     notify_rec_field_end(&m, at);
     is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "bytes after the ev fields");
     /* a field without a name: the relay's parser refuses it, so the expander must too */
-    notify_rec_begin(&m, 'N');
-    notify_rec_field_str(&m, "bucket", "b");
-    notify_rec_field_str(&m, "key", "k");
-    at = notify_rec_field_begin(&m, "ev");
-    notify_ev_write(&m, &ev, "svc");
-    notify_rec_field_end(&m, at);
+    n_record(&m, &ev);
     out = NULL;
     is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), 0, "(well formed so far)");
     free(out);
@@ -240,22 +248,12 @@ static void test_damaged_compact_records_are_refused(void)
     out = NULL;
     is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "a nameless field");
     /* more fields than the hook writes (the relay refuses over 64), or one twice */
-    notify_rec_begin(&m, 'N');
-    notify_rec_field_str(&m, "bucket", "b");
-    notify_rec_field_str(&m, "key", "k");
-    at = notify_rec_field_begin(&m, "ev");
-    notify_ev_write(&m, &ev, "svc");
-    notify_rec_field_end(&m, at);
+    n_record(&m, &ev);
     for (int i = 0; i < 14; i++)
         notify_rec_field_str(&m, "x", "y");
     is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "17 fields");
-    notify_rec_begin(&m, 'N');
-    notify_rec_field_str(&m, "bucket", "b");
-    notify_rec_field_str(&m, "key", "k");
+    n_record(&m, &ev);
     notify_rec_field_str(&m, "key", "k2");
-    at = notify_rec_field_begin(&m, "ev");
-    notify_ev_write(&m, &ev, "svc");
-    notify_rec_field_end(&m, at);
     is_int(notify_record_expand(&hook, m.p, m.len, &out, &len), -1, "a key twice");
     notify_buf_cleanup(&m);
     notify_buf_cleanup(&c);
