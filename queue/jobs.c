@@ -58,11 +58,11 @@ static int send_enqueue(struct queue_op *op, const struct queue_job_spec *spec,
 
     if (spec->bucket == NULL) {
         char k_in[QUEUE_KEY_MAX];
-        unsigned keep_s = q->cfg.job_ttl_s > 0 ? q->cfg.job_ttl_s : 7 * 86400;
         /* before the enqueue on the same connection: no worker sees the job without it */
         if (queue_op_cmdf(op, NULL, 0, "SET %s %b EX %u", queue_key(q, k_in, "in:", j->id),
                           spec->payload != NULL ? spec->payload : "",
-                          spec->payload != NULL ? spec->payload_len : (size_t)0, keep_s) != 0)
+                          spec->payload != NULL ? spec->payload_len : (size_t)0,
+                          q->cfg.job_ttl_s) != 0)
             return -1;
     }
     const char *argv[32];

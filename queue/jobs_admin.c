@@ -93,8 +93,7 @@ static bool pending_without_record(const struct queue *q, const char *created)
     unsigned long long ms = created != NULL ? strtoull(created, &end, 10) : 0;
     if (created == NULL || end == created)
         return false;
-    uint64_t keep_ms = (uint64_t)(q->cfg.job_ttl_s > 0 ? q->cfg.job_ttl_s : 7 * 86400) * 1000;
-    return (uint64_t)ms + keep_ms > queue_now_ms();
+    return (uint64_t)ms + (uint64_t)q->cfg.job_ttl_s * 1000 > queue_now_ms();
 }
 
 static json_t *time_or_null(const char *ms);
@@ -359,14 +358,13 @@ static int send_delete(struct queue_op *op, const char *id, bool tombstone, queu
     struct admin_ctx *a = op->ctx;
     char k_job[QUEUE_KEY_MAX], k_log[QUEUE_KEY_MAX], k_out[QUEUE_KEY_MAX], k_in[QUEUE_KEY_MAX],
         k_done[QUEUE_KEY_MAX], k_jobs[QUEUE_KEY_MAX];
-    unsigned keep_s = q->cfg.job_ttl_s > 0 ? q->cfg.job_ttl_s : 7 * 86400;
     if (queue_op_cmdf(op, ignore, 0, "DEL %s %s %s %s %s", queue_key(q, k_job, "job:", id),
                       queue_key(q, k_log, "log:", id), queue_key(q, k_out, "out:", id),
                       queue_key(q, k_in, "in:", id), queue_key(q, k_done, "done:", id)) != 0)
         return -1;
     if (tombstone && (queue_op_cmdf(op, ignore, 0, "HSET %s status deleted service %s", k_job,
                                     a->service) != 0 ||
-                      queue_op_cmdf(op, ignore, 0, "EXPIRE %s %u", k_job, keep_s) != 0))
+                      queue_op_cmdf(op, ignore, 0, "EXPIRE %s %u", k_job, q->cfg.job_ttl_s) != 0))
         return -1;
     return queue_op_cmdf(op, last, 0, "ZREM %s %s", queue_key(q, k_jobs, "jobs:", a->service), id);
 }

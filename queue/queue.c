@@ -73,6 +73,8 @@ struct queue *queue_new(struct event_base *base, const struct queue_config *cfg,
         q->cfg.relay_batch = 256;
     if (q->cfg.run_timeout_ms == 0)
         q->cfg.run_timeout_ms = 60000;
+    if (q->cfg.job_ttl_s == 0)
+        q->cfg.job_ttl_s = 7 * 86400;
     q->ob = *ob;
     q->log.module = "queue";
     q->relay = queue_relay_new(q);
