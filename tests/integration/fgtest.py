@@ -33,6 +33,7 @@ import ctypes
 import datetime
 import hashlib
 import hmac
+import json
 import os
 import re
 import shutil
@@ -1151,6 +1152,25 @@ def wait_for(fn, timeout=60.0, interval=0.1):
         if time.time() > end:
             return None
         time.sleep(interval)
+
+
+def jobs(port, svc):
+    """GET /system/logs/{svc}: {job id: {status, ...}}, {} when the call fails."""
+    r = admin(port, 'GET', '/system/logs/%s' % svc)
+    return json.loads(r.body) if r.status == 200 else {}
+
+
+def job_statuses(port, svc):
+    """How many of svc's jobs are in each status: {status: count}."""
+    out = {}
+    for j in jobs(port, svc).values():
+        out[j['status']] = out.get(j['status'], 0) + 1
+    return out
+
+
+def wait_jobs(port, svc, n, status='succeeded', timeout=300, interval=0.5):
+    """Waits until at least n of svc's jobs are in `status`; true when they are."""
+    return wait_for(lambda: job_statuses(port, svc).get(status, 0) >= n, timeout, interval)
 
 
 def signed(port, method, bucket=None, key=None, query=(), headers=None, body=b'',

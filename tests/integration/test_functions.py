@@ -104,24 +104,6 @@ services:
 '''
 
 
-def jobs(port, svc):
-    r = fgtest.admin(port, 'GET', '/system/logs/%s' % svc)
-    if r.status != 200:
-        return {}
-    return json.loads(r.body)
-
-
-def statuses(port, svc):
-    out = {}
-    for j in jobs(port, svc).values():
-        out[j['status']] = out.get(j['status'], 0) + 1
-    return out
-
-
-def wait_jobs(port, svc, n, status='succeeded', timeout=300):
-    return fgtest.wait_for(lambda: statuses(port, svc).get(status, 0) >= n, timeout, 0.5)
-
-
 def body(run):
     run.require(fgtest.REDIS)
     redis = fgtest.Redis(run).start()
@@ -154,8 +136,8 @@ def body(run):
             t.join()
         run.ok(not errors, 'every upload succeeded', errors[:5])
         run.note('%d uploads in %.1f s' % (N, time.monotonic() - t0))
-        ok = wait_jobs(port, 'copy', N, timeout=600)
-        st = statuses(port, 'copy')
+        ok = fgtest.wait_jobs(port, 'copy', N, timeout=600)
+        st = fgtest.job_statuses(port, 'copy')
         run.ok(ok, 'all %d jobs succeeded' % N, st)
         run.eq(sum(st.values()), N, 'exactly %d job records' % N)
         run.note('jobs done %.1f s after the first upload' % (time.monotonic() - t0))
@@ -165,7 +147,7 @@ def body(run):
                'outputs under the output path', keys[:3])
         r = s3.get_object(Bucket='output', Key='copied/0007.dat.out')
         run.eq(r['Body'].read(), b'data 7\n', 'an output holds its input')
-        one = next(iter(jobs(port, 'copy').items()))
+        one = next(iter(fgtest.jobs(port, 'copy').items()))
         run.ok(one[1].get('status') == 'succeeded' and one[1].get('key', '').startswith('f/'),
                'a job record names its input and status', one)
         r = fgtest.admin(port, 'GET', '/system/logs/copy/%s' % one[0])
@@ -175,10 +157,10 @@ def body(run):
         s3.put_object(Bucket='envin', Key='in/dir/hello world.txt', Body=b'payload')
         s3.put_object(Bucket='envin', Key='in/dir/ignored.bin', Body=b'x')
         s3.put_object(Bucket='envin', Key='other/x.txt', Body=b'x')
-        ok = wait_jobs(port, 'env', 1, timeout=120)
-        run.ok(ok, 'the job ran', statuses(port, 'env'))
+        ok = fgtest.wait_jobs(port, 'env', 1, timeout=120)
+        run.ok(ok, 'the job ran', fgtest.job_statuses(port, 'env'))
         time.sleep(1)
-        run.eq(sum(statuses(port, 'env').values()), 1,
+        run.eq(sum(fgtest.job_statuses(port, 'env').values()), 1,
                'only the key under the input path with the suffix ran')
         keys = set(fgtest.list_keys(port, 'envout'))
         run.eq(keys, {'res/env.txt', 'res/event.json', 'res/sub/dir/n.txt'},
@@ -211,9 +193,9 @@ def body(run):
 
     with run.section('a failing script retries, then lands in the dead-letter stream'):
         s3.put_object(Bucket='failin', Key='bad.txt', Body=b'x')
-        ok = wait_jobs(port, 'failing', 1, status='dead', timeout=120)
-        run.ok(ok, 'the job is dead', statuses(port, 'failing'))
-        jid, rec = next(iter(jobs(port, 'failing').items()))
+        ok = fgtest.wait_jobs(port, 'failing', 1, status='dead', timeout=120)
+        run.ok(ok, 'the job is dead', fgtest.job_statuses(port, 'failing'))
+        jid, rec = next(iter(fgtest.jobs(port, 'failing').items()))
         run.eq(str(rec.get('attempts')), '3', 'it ran max_attempts times')
         dlq = redis.cli('XRANGE', 'fg:dlq:failing', '-', '+')
         run.ok('exit status 3' in dlq and jid in dlq, 'the dead-letter entry has the reason',
@@ -225,11 +207,11 @@ def body(run):
     with run.section('a hanging script is killed at its timeout'):
         t0 = time.monotonic()
         s3.put_object(Bucket='hangin', Key='h.txt', Body=b'x')
-        ok = wait_jobs(port, 'hanging', 1, status='dead', timeout=60)
-        run.ok(ok, 'the job ended dead', statuses(port, 'hanging'))
+        ok = fgtest.wait_jobs(port, 'hanging', 1, status='dead', timeout=60)
+        run.ok(ok, 'the job ended dead', fgtest.job_statuses(port, 'hanging'))
         run.ok(time.monotonic() - t0 < 30, 'within its timeout plus slack (%.1f s)' %
                (time.monotonic() - t0))
-        jid, rec = next(iter(jobs(port, 'hanging').items()))
+        jid, rec = next(iter(fgtest.jobs(port, 'hanging').items()))
         r = fgtest.admin(port, 'GET', '/system/logs/hanging/%s?record' % jid)
         run.ok(b'timed out' in r.body, 'the reason says timed out', r.body[:300])
         out = fgtest.wait_for(lambda: 'sleep 1000' not in run.cmd(['ps', '-eo', 'args']).stdout,
@@ -238,9 +220,9 @@ def body(run):
 
     with run.section('a script writing 1 GiB of logs is capped'):
         s3.put_object(Bucket='chattyin', Key='c.txt', Body=b'x')
-        ok = wait_jobs(port, 'chatty', 1, timeout=300)
-        run.ok(ok, 'the job succeeded', statuses(port, 'chatty'))
-        jid = next(iter(jobs(port, 'chatty')))
+        ok = fgtest.wait_jobs(port, 'chatty', 1, timeout=300)
+        run.ok(ok, 'the job succeeded', fgtest.job_statuses(port, 'chatty'))
+        jid = next(iter(fgtest.jobs(port, 'chatty')))
         r = fgtest.admin(port, 'GET', '/system/logs/chatty/%s' % jid)
         run.ok(len(r.body) <= 70 * 1024, 'the log is capped (%d bytes)' % len(r.body))
         run.ok(b'first-line' in r.body and b'last-line' in r.body and b'cut' in r.body,

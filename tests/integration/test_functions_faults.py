@@ -36,13 +36,8 @@ services:
 '''
 
 
-def jobs(port, svc):
-    r = fgtest.admin(port, 'GET', '/system/logs/%s' % svc)
-    return json.loads(r.body) if r.status == 200 else {}
-
-
 def count(port, svc, status='succeeded'):
-    return sum(1 for j in jobs(port, svc).values() if j['status'] == status)
+    return sum(1 for j in fgtest.jobs(port, svc).values() if j['status'] == status)
 
 
 def body(run):
@@ -59,14 +54,14 @@ def body(run):
         a = fgtest.Worker(run, redis, fg, name='wa', concurrency=1, visibility='3s').start()
         s3.put_object(Bucket='slowin', Key='job.txt', Body=b'slow')
         running = fgtest.wait_for(
-            lambda: [j for j in jobs(port, 'slow').values()
+            lambda: [j for j in fgtest.jobs(port, 'slow').values()
                      if j['status'] == 'running' and j.get('worker') == 'wa'], 30)
         run.ok(running, 'worker wa runs the job')
         a.kill9()
         run.note('kill -9 wa mid-job')
         b = fgtest.Worker(run, redis, fg, name='wb', concurrency=1, visibility='3s').start()
         done = fgtest.wait_for(lambda: count(port, 'slow') == 1, 60, 0.5)
-        js = jobs(port, 'slow')
+        js = fgtest.jobs(port, 'slow')
         run.ok(done, 'the job succeeded', js)
         run.eq(len(js), 1, 'one job record')
         rec = next(iter(js.values()))
@@ -113,7 +108,7 @@ def body(run):
         run.ok(len(sent) - n_down > 50, 'uploads went on while Redis was down (%d)' %
                (len(sent) - n_down))
         ok = fgtest.wait_for(lambda: count(port, 'copy') >= len(sent), 180, 0.5)
-        js = jobs(port, 'copy')
+        js = fgtest.jobs(port, 'copy')
         run.ok(ok, 'every one of %d events was delivered and ran' % len(sent),
                '%d succeeded' % count(port, 'copy'))
         run.eq(len(js), len(sent), 'one job per upload, none twice')
@@ -141,10 +136,10 @@ def body(run):
         redis.signal(signal.SIGCONT)
         fg.restart()
         # a job no worker has started yet is listed without its key (it has no record yet)
-        ok = fgtest.wait_for(lambda: len([j for j in jobs(port, 'copy').values()
+        ok = fgtest.wait_for(lambda: len([j for j in fgtest.jobs(port, 'copy').values()
                                           if (j['key'] or '').startswith('k/') and
                                           j['status'] == 'succeeded']) >= 200, 180, 0.5)
-        ks = [j for j in jobs(port, 'copy').values() if (j['key'] or '').startswith('k/')]
+        ks = [j for j in fgtest.jobs(port, 'copy').values() if (j['key'] or '').startswith('k/')]
         run.ok(ok, 'after restart every event was delivered and ran', '%d jobs' % len(ks))
         run.eq(len(ks), 200, 'exactly 200 jobs, none twice')
         run.eq(len(fgtest.list_keys(port, 'output', 'k/')), 200, '200 outputs')

@@ -9,8 +9,6 @@ for one that failed.
 Run: ctest -R integration.worker_limits (or FG_BIN=build/floodgate FG_BUILD=build
 /usr/bin/python3 tests/integration/test_worker_limits.py).
 """
-import json
-import os
 import time
 
 import fgtest
@@ -67,24 +65,6 @@ services:
 '''
 
 
-def jobs(port, svc):
-    r = fgtest.admin(port, 'GET', '/system/logs/%s' % svc)
-    if r.status != 200:
-        return {}
-    return json.loads(r.body)
-
-
-def statuses(port, svc):
-    out = {}
-    for j in jobs(port, svc).values():
-        out[j['status']] = out.get(j['status'], 0) + 1
-    return out
-
-
-def wait_jobs(port, svc, n, status='succeeded', timeout=120):
-    return fgtest.wait_for(lambda: statuses(port, svc).get(status, 0) >= n, timeout, 0.25)
-
-
 def intervals(path):
     """{job: [start, end]} from a times file."""
     out = {}
@@ -135,8 +115,8 @@ def body(run):
         t0 = time.monotonic()
         for i in range(N):
             s3.put_object(Bucket='onein', Key='f%d.txt' % i, Body=b'one %d\n' % i)
-        ok = wait_jobs(port, 'one', N)
-        run.ok(ok, 'all %d jobs succeeded' % N, statuses(port, 'one'))
+        ok = fgtest.wait_jobs(port, 'one', N)
+        run.ok(ok, 'all %d jobs succeeded' % N, fgtest.job_statuses(port, 'one'))
         run.note('done in %.1f s' % (time.monotonic() - t0))
         iv = intervals(times['one'])
         run.eq(len(iv), N, 'each job ran once')
@@ -145,7 +125,7 @@ def body(run):
         runs = sorted(iv.values())
         overlaps = [(a, b) for a, b in zip(runs, runs[1:]) if b[0] < a[1]]
         run.ok(not overlaps, 'no two runs overlap', overlaps)
-        recs = jobs(port, 'one')
+        recs = fgtest.jobs(port, 'one')
         run.ok(all(str(r.get('attempts')) == '1' for r in recs.values()),
                'each job took one attempt (a job handed back is not started)',
                {k: r.get('attempts') for k, r in recs.items()})
@@ -157,8 +137,8 @@ def body(run):
     with run.section('concurrency 2: at most 2 at once'):
         for i in range(N):
             s3.put_object(Bucket='twoin', Key='f%d.txt' % i, Body=b'two %d\n' % i)
-        ok = wait_jobs(port, 'two', N)
-        run.ok(ok, 'all %d jobs succeeded' % N, statuses(port, 'two'))
+        ok = fgtest.wait_jobs(port, 'two', N)
+        run.ok(ok, 'all %d jobs succeeded' % N, fgtest.job_statuses(port, 'two'))
         iv = intervals(times['two'])
         run.eq(len(iv), N, 'each job ran once')
         most = most_at_once(iv)
@@ -166,7 +146,7 @@ def body(run):
         run.ok(most == 2, 'and 2 do run together with 4 slots free', sorted(iv.values()))
 
     with run.section('log_level DEBUG: the worker\'s lines, secrets\' names only'):
-        jid = next(iter(jobs(port, 'one')))
+        jid = next(iter(fgtest.jobs(port, 'one')))
         log = log_of(port, 'one', jid)
         for want in (b'[floodgate-worker] attempt 1 of 3 of job ' + jid.encode(),
                      b'[floodgate-worker] input onein/f', b' bytes\n',
@@ -186,9 +166,9 @@ def body(run):
 
     with run.section('log_level INFO (the default): the main lines only'):
         s3.put_object(Bucket='plainin', Key='p.txt', Body=b'p')
-        ok = wait_jobs(port, 'plain', 1)
-        run.ok(ok, 'the job succeeded', statuses(port, 'plain'))
-        jid = next(iter(jobs(port, 'plain')))
+        ok = fgtest.wait_jobs(port, 'plain', 1)
+        run.ok(ok, 'the job succeeded', fgtest.job_statuses(port, 'plain'))
+        jid = next(iter(fgtest.jobs(port, 'plain')))
         log = log_of(port, 'plain', jid)
         for want in (b'[floodgate-worker] attempt 1 of 3', b'[floodgate-worker] input plainin/p.txt: 1 bytes',
                      b'[floodgate-worker] exit status 0 after ', b'plain-ran'):
@@ -196,13 +176,13 @@ def body(run):
         run.ok(b'environment:' not in log and b'timings:' not in log, 'no DEBUG lines', log)
 
     with run.section('log_level ERROR: none of the INFO lines'):
-        jid = next(iter(jobs(port, 'two')))
+        jid = next(iter(fgtest.jobs(port, 'two')))
         log = log_of(port, 'two', jid)
         run.eq(log, b'two-ran\n', 'a job that succeeded has the script\'s output alone')
         s3.put_object(Bucket='quietin', Key='q.txt', Body=b'q')
-        ok = wait_jobs(port, 'quietfail', 1, status='dead')
-        run.ok(ok, 'the failing job is dead', statuses(port, 'quietfail'))
-        jid = next(iter(jobs(port, 'quietfail')))
+        ok = fgtest.wait_jobs(port, 'quietfail', 1, status='dead')
+        run.ok(ok, 'the failing job is dead', fgtest.job_statuses(port, 'quietfail'))
+        jid = next(iter(fgtest.jobs(port, 'quietfail')))
         log = log_of(port, 'quietfail', jid)
         run.eq(log, b'quiet-failing\n[floodgate-worker] attempt 1 of 1: exit status 3\n',
                'a job that failed has the failure line alone')
