@@ -307,6 +307,65 @@ def run_wrk(pin, hostport, reqfile, body_size, connections, duration, verbose=Fa
     return parse_wrk(r.stdout)
 
 
+def measured(fg_pid, redis_pid, run):
+    """Runs run() (a wrk run: run_wrk's dict) and returns it with its figures per request:
+    (req/s, p99, gateway CPU ms, Redis CPU ms, gateway CPU ms by thread name, KiB written to
+    disk, context switches): what runs_note prints."""
+    c0 = (cpu_s(fg_pid), cpu_s(redis_pid))
+    t0 = thread_cpu_s(fg_pid)
+    d0 = disk_write_bytes(fg_pid)
+    x0 = ctx_switches(fg_pid)
+    w = run()
+    c1 = (cpu_s(fg_pid), cpu_s(redis_pid))
+    t1 = thread_cpu_s(fg_pid)
+    d1 = disk_write_bytes(fg_pid)
+    x1 = ctx_switches(fg_pid)
+    n = max(1, w['requests'])
+    by_thread = {k: 1000 * (t1[k] - t0.get(k, 0.0)) / n for k in t1}
+    return w, (w['rps'] or 0, w['p99'], 1000 * (c1[0] - c0[0]) / n, 1000 * (c1[1] - c0[1]) / n,
+               by_thread, (d1 - d0) / 1024.0 / n, (x1 - x0) / n)
+
+
+def runs_note(runs):
+    """The notes of a row of measured() runs: each rate and p99, then medians per request."""
+    names = sorted(set(k for r in runs for k in r[4]))
+    threads = ', '.join('%s %.3f' % (k, med([r[4].get(k, 0.0) for r in runs])) for k in names)
+    return ('runs %s; p99 %s; CPU/req: gateway %.3f ms (%s), redis %.3f ms; written to disk '
+            '%.1f KiB/req; %.2f context switches/req' % (
+                '/'.join('%.0f' % r[0] for r in runs), '/'.join(r[1] for r in runs),
+                med([r[2] for r in runs]), threads, med([r[3] for r in runs]),
+                med([r[5] for r in runs]), med([r[6] for r in runs])))
+
+
+def perf_start(a, name, pids):
+    """--perf DIR: `perf record` (a.perf_args) of the processes `pids`, or of every CPU when
+    pids is None, into DIR/NAME.data; None when --perf is not given."""
+    if not a.perf:
+        return None
+    os.makedirs(a.perf, exist_ok=True)
+    out = os.path.join(a.perf, name + '.data')
+    who = ['-a'] if pids is None else ['-p', ','.join(str(p) for p in pids)]
+    p = subprocess.Popen(['perf', 'record', '-q', '-o', out] + a.perf_args.split() + who,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return p
+
+
+def perf_stop(p):
+    if p is not None:
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=60)
+
+
+def add_perf_args(ap, what):
+    """--perf DIR and --perf-args; `what` says which runs are recorded."""
+    ap.add_argument('--perf', metavar='DIR', help='perf record %s into DIR' % what)
+    ap.add_argument('--perf-args', default='-F 1999 -g', metavar='ARGS',
+                    help="perf record's options for --perf ('-F 1999 -g'; e.g. "
+                    "'-F 499 --call-graph dwarf' for stacks through libraries without frame "
+                    'pointers)')
+
+
 def move_to(pin, pid):
     """Moves a running process (every thread) to the CPUs of a taskset prefix."""
     if pin:
@@ -600,7 +659,7 @@ class Bench:
                 break
             time.sleep(0.005)
         t1 = time.monotonic()
-        self.perf_stop(prof)
+        perf_stop(prof)
         self.stop_workers(ws)
         ids = self.r.cmd('ZRANGEBYSCORE', 'fg:jobs:noop', since_ms, '+inf')
         recs = self.r.pipeline([('HMGET', 'fg:job:%s' % i, 'status', 'started_ms',
@@ -729,22 +788,7 @@ class Bench:
                        self.a.duration, self.a.verbose)
 
     def perf_start(self, name, system_wide=False):
-        """--perf DIR: `perf record -g` of floodgate and redis-server (or of every CPU) into
-        DIR/NAME.data."""
-        if not self.a.perf:
-            return None
-        os.makedirs(self.a.perf, exist_ok=True)
-        out = os.path.join(self.a.perf, name + '.data')
-        who = ['-a'] if system_wide else ['-p', '%d,%d' % (self.fg.pid, self.redis.pid)]
-        p = subprocess.Popen(['perf', 'record', '-q', '-o', out] + self.a.perf_args.split() + who,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-        return p
-
-    def perf_stop(self, p):
-        if p is not None:
-            p.send_signal(signal.SIGINT)
-            p.wait(timeout=60)
+        return perf_start(self.a, name, None if system_wide else (self.fg.pid, self.redis.pid))
 
     def wrk_case(self, bucket, tag, res, stop_redis=False):
         """One wrk run into `bucket`; appends rps and the gateway's and Redis's CPU time per
@@ -758,16 +802,8 @@ class Bench:
             self.redis.signal(signal.SIGSTOP)
         try:
             prof = self.perf_start('%s-%s' % (bucket, tag))
-            c0 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
-            t0 = thread_cpu_s(self.fg.pid)
-            d0 = disk_write_bytes(self.fg.pid)
-            x0 = ctx_switches(self.fg.pid)
-            w = self.wrk(f)
-            c1 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
-            t1 = thread_cpu_s(self.fg.pid)
-            d1 = disk_write_bytes(self.fg.pid)
-            x1 = ctx_switches(self.fg.pid)
-            self.perf_stop(prof)
+            w, fig = measured(self.fg.pid, self.redis.pid, lambda: self.wrk(f))
+            perf_stop(prof)
         finally:
             if stop_redis:
                 self.redis.signal(signal.SIGCONT)
@@ -777,23 +813,11 @@ class Bench:
         if w['requests'] > a.put_keys:
             self.notes.append('wrk %s %s: %d requests > %d keys (keys reused)'
                               % (bucket, tag, w['requests'], a.put_keys))
-        n = max(1, w['requests'])
-        by_thread = {k: 1000 * (t1[k] - t0.get(k, 0.0)) / n for k in t1}
-        res.setdefault(bucket, []).append((w['rps'] or 0, w['p99'], 1000 * (c1[0] - c0[0]) / n,
-                                           1000 * (c1[1] - c0[1]) / n, by_thread,
-                                           (d1 - d0) / 1024.0 / n, (x1 - x0) / n))
+        res.setdefault(bucket, []).append(fig)
 
     def put_row(self, name, runs, target='', verdict='', extra=''):
         rps = med([r[0] for r in runs])
-        names = sorted(set(k for r in runs for k in r[4]))
-        threads = ', '.join('%s %.3f' % (k, med([r[4].get(k, 0.0) for r in runs]))
-                            for k in names)
-        self.row(name, '%.0f req/s' % rps, target, verdict,
-                 'runs %s; p99 %s; CPU/req: gateway %.3f ms (%s), redis %.3f ms; written to '
-                 'disk %.1f KiB/req; %.2f context switches/req%s' % (
-                     '/'.join('%.0f' % r[0] for r in runs), '/'.join(r[1] for r in runs),
-                     med([r[2] for r in runs]), threads, med([r[3] for r in runs]),
-                     med([r[5] for r in runs]), med([r[6] for r in runs]), extra))
+        self.row(name, '%.0f req/s' % rps, target, verdict, runs_note(runs) + extra)
         return rps
 
     def put_pair(self, label, tag, where, beside):
@@ -925,12 +949,8 @@ def main():
                     help="where the workers' job dirs go (--work-dir of floodgate-worker); "
                     "default: /dev/shm when it is a tmpfs, else the bench temp dir; '' for "
                     'the bench temp dir')
-    ap.add_argument('--perf', metavar='DIR', help='perf record floodgate and redis-server '
-                    'during each PUT run, and every CPU during each drain, into DIR')
-    ap.add_argument('--perf-args', default='-F 1999 -g', metavar='ARGS',
-                    help="perf record's options for --perf ('-F 1999 -g'; e.g. "
-                    "'-F 499 --call-graph dwarf' for stacks through libraries without frame "
-                    'pointers)')
+    add_perf_args(ap, 'floodgate and redis-server during each PUT run, and every CPU during '
+                  'each drain,')
     ap.add_argument('-v', '--verbose', action='store_true', help='print wrk output')
     a = ap.parse_args()
     a.worker_counts = [int(x) for x in a.worker_counts.split(',') if x]

@@ -9,7 +9,8 @@ every delivery fails and is retried). Measures side by side:
      relayed and delivered; the rate between 10 % and 90 % delivered (from /metrics),
   2. nginx's own rate for the same POSTs (wrk), the machine's reference,
   3. PUT 4 KiB req/s into a bucket bound to the dead target vs a bucket with no
-     configuration (wrk, alternating), whose ratio must stay >= 0.95.
+     configuration (wrk, alternating), whose ratio must stay >= 0.95, and the Redis memory
+     each message held for the dead target takes.
 """
 import argparse
 import os
@@ -23,8 +24,9 @@ SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, 'tests', 'integration'))
 sys.path.insert(0, HERE)
 import fgtest  # noqa: E402
-from functions import (WRK, Client, abba, cpu_ratio_note, cpu_s, die, med, move_to,  # noqa: E402
-                       pair_ratio, pinning, print_table, put_many, run_wrk, signed_put_file)
+from functions import (WRK, Client, abba, add_perf_args, cpu_ratio_note, die,  # noqa: E402
+                       measured, med, move_to, pair_ratio, perf_start, perf_stop, pinning,
+                       print_table, put_many, run_wrk, runs_note, signed_put_file)
 
 KiB = 1024
 TARGET_DELIVERIES_S = 5000.0
@@ -167,17 +169,17 @@ class Bench:
         return signed_put_file(self.run, self.fg, bucket, tag, self.a.put_keys)
 
     def dead_run(self, b, tag):
-        """One wrk run into bucket `b`: (req/s, p99, gateway ms/req, Redis ms/req)."""
+        """One wrk run into bucket `b`: measured()'s figures."""
         f = self.put_file(b, tag)
         subprocess.run(['sync'])
         time.sleep(1)
-        c0 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
-        w = self.wrk(self.fg.port, f, 4 * KiB)
-        c1 = (cpu_s(self.fg.pid), cpu_s(self.redis.pid))
+        prof = perf_start(self.a, '%s-%s' % (b, tag), (self.fg.pid, self.redis.pid))
+        w, fig = measured(self.fg.pid, self.redis.pid,
+                          lambda: self.wrk(self.fg.port, f, 4 * KiB))
+        perf_stop(prof)
         if w['non2xx'] or w['errors']:
             self.notes.append('wrk %s: %d non-2xx %s' % (b, w['non2xx'], w['errors']))
-        n = max(1, w['requests'])
-        return (w['rps'] or 0, w['p99'], 1000 * (c1[0] - c0[0]) / n, 1000 * (c1[1] - c0[1]) / n)
+        return fig
 
     def dead_pair(self, label, tag, where, beside):
         """Alternates wrk runs into `plain` and `dead` after a warm-up run that is not counted
@@ -192,10 +194,7 @@ class Bench:
         for b, name in (('plain', 'PUT 4 KiB, bucket without notifications'),
                         ('dead', 'PUT 4 KiB, bucket bound to a dead target')):
             self.row(name + label, '%.0f req/s' % med([r[0] for r in res[b]]), '', '',
-                     'runs %s; p99 %s; CPU/req: gateway %.3f ms, redis %.3f ms' % (
-                         '/'.join('%.0f' % r[0] for r in res[b]),
-                         '/'.join(r[1] for r in res[b]), med([r[2] for r in res[b]]),
-                         med([r[3] for r in res[b]])))
+                     runs_note(res[b]))
         ratio = pair_ratio([r[0] for r in res['plain']], [r[0] for r in res['dead']])
         self.row('  dead target / none', '%.2fx' % ratio, '>= %.2fx' % TARGET_DEAD_RATIO,
                  'ok' if ratio >= TARGET_DEAD_RATIO else 'MISS',
@@ -216,6 +215,16 @@ class Bench:
                 move_to(self.pin_srv, self.redis.pid)
         else:
             self.dead_pair('', 'w', 'placed by --redis-with-clients / --no-pin', False)
+        self.held_memory()
+
+    def held_memory(self):
+        """Redis memory per message the dead target's stream holds (its whole backlog)."""
+        n = int(self.redis.cli('XLEN', 'fg:ntf:dead') or 0)
+        if n == 0:
+            return
+        used = int(self.redis.cli('MEMORY', 'USAGE', 'fg:ntf:dead', 'SAMPLES', '0') or 0)
+        self.row('Redis memory per message held for the dead target', '%.0f B' % (used / n), '',
+                 '', '%d messages in ntf:dead, %.1f MiB (MEMORY USAGE)' % (n, used / 2**20))
 
     def print_table(self):
         print_table(self.rows, self.notes)
@@ -229,6 +238,8 @@ class Bench:
                     self.pin_srv[-1], self.pin_cli[-1]) if self.pin_srv else ''), flush=True)
             for name, fn in (('receiver', self.case_receiver),
                              ('deliveries', self.case_deliveries), ('dead', self.case_dead)):
+                if self.a.only and name not in self.a.only:
+                    continue
                 t0 = time.monotonic()
                 fn()
                 print('%s done (%.0f s)' % (name, time.monotonic() - t0), flush=True)
@@ -258,8 +269,12 @@ def main():
     ap.add_argument('--redis-with-clients', action='store_true',
                     help='pin redis-server with the clients (Redis as another machine would '
                     'be), not on the gateway\'s CPU')
+    ap.add_argument('--only', default='', metavar='CASES',
+                    help='comma-separated cases to run: receiver, deliveries, dead (all)')
+    add_perf_args(ap, 'floodgate and redis-server during each PUT run')
     ap.add_argument('--strict', action='store_true', help='exit 1 when a target is missed')
     a = ap.parse_args()
+    a.only = [x.strip().lower() for x in a.only.split(',') if x.strip()]
     build = os.path.abspath(a.build or os.environ.get('FG_BUILD') or os.path.join(SRC, 'build'))
     os.environ['FG_BUILD'] = build
     os.environ['FG_BIN'] = os.path.join(build, 'floodgate')
