@@ -268,7 +268,7 @@ static int wire_functions(struct daemon *d, struct fg_settings *s)
     s3_api_set_arn_check(d->api, notify_arn_known, d->reg);
     d->hook = (struct notify_hook){.reg = d->reg, .region = s->s3.region};
     s3_api_set_event_hook(d->api, notify_event_hook, &d->hook);
-    s3_api_set_outbox_map(d->api, notify_record_expand, &d->hook);
+    s3_api_set_outbox_map(d->api, notify_outbox_map, &d->hook);
     if (s->jobs.redis_url != NULL) {
         struct queue_outbox ob = {
             .read = outbox_read,
@@ -283,6 +283,7 @@ static int wire_functions(struct daemon *d, struct fg_settings *s)
             return -1;
         }
         s3_api_on_outbox(d->api, on_outbox, d->queue);
+        queue_set_record_map(d->queue, notify_record_expand, &d->hook);
         notify_registry_each(d->reg, publish_one, d);
         if (wire_targets(d) != 0)
             return -1;

@@ -2,8 +2,10 @@
  * (kind 'J' for a job, 'N' for a notification), since every byte in the outbox is written to
  * disk twice in the commit path: once when the record is added, again when the relay's removal
  * rewrites its page; at 1 KiB of JSON per record that tripled the bytes an upload wrote. The
- * relay's read expands them back, on the store's read thread, into the records queue/queue.h
- * describes ('j', 'n'), byte for byte what the hook used to write.
+ * store's outbox read expands job records back, on the read thread, into the records
+ * queue/queue.h describes ('j'); notification records go to Redis as they are ('N': a third of
+ * the message's bytes in Redis, where a dead target's backlog waits) and are expanded ('n')
+ * when they are delivered. Either way the result is byte for byte what the hook used to write.
  *
  *   'J': id service pool bucket key ev max_attempts rev created_ms -> 'j' with `event` (the
  *        AWS message, configurationId = the service) in place of `ev`
@@ -247,4 +249,11 @@ int notify_record_expand(void *arg, const void *data, size_t len, void **out, si
     }
     free(d.mem);
     return rc;
+}
+
+int notify_outbox_map(void *arg, const void *data, size_t len, void **out, size_t *out_len)
+{
+    if (len >= 4 && memcmp(data, "FR1N", 4) == 0)
+        return 1; /* delivered as it is; expanded at delivery */
+    return notify_record_expand(arg, data, len, out, out_len);
 }

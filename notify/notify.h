@@ -184,8 +184,12 @@ void notify_event_hook(void *arg, const struct s3_event *ev, struct s3_outbox_tx
  * compact.c), which are expanded when the outbox is read: this is s3api's outbox map
  * (s3_outbox_map_fn; `arg` is the same struct notify_hook). A compact record becomes the 'j' or
  * 'n' record queue/queue.h describes, in *out (malloc'd) and *out_len: 0; a record of another
- * kind is left alone: 1; a compact record that does not decode: -1. Thread-safe. */
+ * kind is left alone: 1; a compact record that does not decode: -1. Thread-safe. The queue's
+ * deliveries expand 'N' records with it (queue_set_record_map). */
 int notify_record_expand(void *arg, const void *data, size_t len, void **out, size_t *out_len);
+/* s3api's outbox map: notify_record_expand for job records ('J'), while notification records
+ * ('N') are left alone (1): the relay queues them compact and they are expanded at delivery. */
+int notify_outbox_map(void *arg, const void *data, size_t len, void **out, size_t *out_len);
 
 /* True when bucket/key matches the input `in` (bucket equal, key starting with path's prefix,
  * and the rest of the key passing prefix[]/suffix[] when given). */

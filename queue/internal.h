@@ -36,6 +36,8 @@ struct queue {
     struct queue_svc *unpublished; /* names to delete at the next connect */
     struct queue_op *ops;          /* every op not yet freed */
     struct queue_push *targets;    /* push targets, in registration order (push.c) */
+    queue_record_map_fn *rec_map;  /* expands the 'N' records of ntf:{target} entries */
+    void *rec_map_arg;
     struct log_ctx log;
     int cb_depth;      /* > 0 while a user callback runs */
     bool freeing;      /* queue_free started */

@@ -41,7 +41,10 @@
  *                     visibility_ms (workers read it at start and every minute)
  *
  * Push targets (the gateway's deliveries of bucket notifications, queue/push*.c):
- *   P ntf:{target}    stream of messages to deliver: {id, body, created_ms, attempts};
+ *   P ntf:{target}    stream of messages to deliver: {rec: the outbox record} as the relay
+ *                     adds it (kind 'N', the event's fields, expanded into the message when
+ *                     it is sent; or 'n', with the message), or {id, body, created_ms,
+ *                     attempts} (a retry, a replay, an entry of an older gateway);
  *                     consumer group "deliver", one consumer per gateway ("gw-<hostname>");
  *                     an entry is XACKed and XDELed once it was sent, retried or dead-lettered
  *   P ntfdelay:{target} sorted set of retries scored by their due time (ms); member = the
@@ -60,7 +63,7 @@
  * The relay sends a batch of outbox records as one transaction, without scripts:
  *   MULTI
  *   XADD inv:{pool} * job id rec <the record's bytes>      (a job)
- *   XADD ntf:{target} * id id body <the message> created_ms ms attempts 0   (a notification)
+ *   XADD ntf:{target} * rec <the record's bytes>           (a notification)
  *   ...                                                     (one per record, in order)
  *   ZADD jobs:{service} created_ms id created_ms id ...     (one per run of a service's jobs)
  *   SET relayed:{source} <the batch's last record id>

@@ -353,6 +353,62 @@ static const redisReply *field(const redisReply *fields, const char *name)
     return NULL;
 }
 
+/* A stream entry's message: its fields as the retries, dead letters and replays write them,
+ * or the outbox record the relay queued ({rec}: kind 'N', expanded here by the record map, or
+ * 'n'). Spans point into the reply or into `expanded` (malloc'd; the caller frees it). */
+struct message {
+    struct span id, body;
+    uint64_t created_ms;
+    unsigned attempts;
+    void *expanded;
+};
+
+static struct span reply_span(const redisReply *r)
+{
+    return r != NULL ? span_make(r->str, r->len) : span_make(NULL, 0);
+}
+
+/* Fills *m; NULL, or why the entry cannot be delivered (then what it holds is kept: a record
+ * that does not expand goes to the dead letters whole, as its body). */
+static const char *message_of(struct queue_push *t, const redisReply *fields, struct message *m)
+{
+    const redisReply *rec = field(fields, "rec"), *att = field(fields, "attempts");
+    struct span created = reply_span(field(fields, "created_ms"));
+    struct queue_rec raw, full;
+    const char *why = NULL;
+
+    *m = (struct message){.id = reply_span(field(fields, "id")),
+                          .body = reply_span(field(fields, "body")),
+                          .attempts = att != NULL ? (unsigned)strtoul(att->str, NULL, 10) : 0};
+    if (rec != NULL) {
+        size_t len = 0;
+        m->body = reply_span(rec); /* kept whole if it does not expand */
+        if (queue_rec_parse(rec->str, rec->len, &raw, &why) != 0)
+            return "malformed record";
+        m->id = queue_rec_get(&raw, "id");
+        created = queue_rec_get(&raw, "created_ms");
+        if (raw.kind != 'N' && raw.kind != 'n')
+            return "malformed record (not a notification)";
+        if (raw.kind == 'N' &&
+            (t->q->rec_map == NULL ||
+             t->q->rec_map(t->q->rec_map_arg, rec->str, rec->len, &m->expanded, &len) != 0 ||
+             queue_rec_parse(m->expanded, len, &full, &why) != 0))
+            return "malformed record (does not expand)";
+        struct span body = queue_rec_get(raw.kind == 'N' ? &full : &raw, "body");
+        if (body.ptr == NULL)
+            return "malformed record (no body)";
+        m->body = body;
+    }
+    if (created.ptr != NULL) {
+        char num[24];
+        snprintf(num, sizeof(num), "%.*s", (int)(created.len < 23 ? created.len : 23), created.ptr);
+        m->created_ms = strtoull(num, NULL, 10);
+    }
+    if (m->id.ptr == NULL || m->body.ptr == NULL)
+        return "malformed entry (no id or body)";
+    return NULL;
+}
+
 /* Hands one stream entry ([id, [field, value...]]) to the sender. */
 static void dispatch(struct queue_push *t, const redisReply *e)
 {
@@ -367,22 +423,22 @@ static void dispatch(struct queue_push *t, const redisReply *e)
         queue_conn_cmdf(t->wr, on_ignored, t, "XACK %s " QK_NTF_GROUP " %s", t->k_ntf, entry);
         return;
     }
-    const redisReply *id = field(fields, "id"), *body = field(fields, "body");
-    const redisReply *created = field(fields, "created_ms"), *att = field(fields, "attempts");
-    size_t id_len = id != NULL ? id->len : 0, body_len = body != NULL ? body->len : 0;
-    struct delivery *d = xcalloc(1, sizeof(*d) + id_len + body_len + 2);
+    struct message m;
+    const char *bad = message_of(t, fields, &m);
+    struct delivery *d = xcalloc(1, sizeof(*d) + m.id.len + m.body.len + 2);
     d->id = (char *)(d + 1);
-    d->body = d->id + id_len + 1;
-    if (id_len > 0)
-        memcpy(d->id, id->str, id_len);
-    if (body_len > 0)
-        memcpy(d->body, body->str, body_len);
-    d->body_len = body_len;
+    d->body = d->id + m.id.len + 1;
+    if (m.id.len > 0)
+        memcpy(d->id, m.id.ptr, m.id.len);
+    if (m.body.len > 0)
+        memcpy(d->body, m.body.ptr, m.body.len);
+    d->body_len = m.body.len;
     snprintf(d->entry, sizeof(d->entry), "%s", entry);
-    d->created_ms = created != NULL ? strtoull(created->str, NULL, 10) : 0;
-    d->attempts = att != NULL ? (unsigned)strtoul(att->str, NULL, 10) : 0;
-    if (id == NULL || body == NULL) {
-        send_dead(t, d, d->attempts, "malformed entry (no id or body)");
+    d->created_ms = m.created_ms;
+    d->attempts = m.attempts;
+    free(m.expanded);
+    if (bad != NULL) {
+        send_dead(t, d, d->attempts, bad);
         free(d);
         return;
     }
@@ -701,6 +757,12 @@ static void consumer_name(char *buf, size_t cap)
     if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
         snprintf(host, sizeof(host), "unknown");
     snprintf(buf, cap, "gw-%s", host);
+}
+
+void queue_set_record_map(struct queue *q, queue_record_map_fn *fn, void *arg)
+{
+    q->rec_map = fn;
+    q->rec_map_arg = arg;
 }
 
 void queue_add_target(struct queue *q, const char *id, const struct queue_target_policy *policy,

@@ -13,14 +13,18 @@
  * job:{id} from those fields (queue/keys.h).
  * kind 'n' (a bucket notification) has id (uuid: one per delivery), target, body (the message
  * to deliver, JSON text) and created_ms; it is added to the stream ntf:{target} as {id, body,
- * created_ms, attempts "0"}.
+ * created_ms, attempts "0"}. Kind 'N' (the compact form notify/ writes: id, target, bucket,
+ * key, ev, created_ms, with the event's fields in `ev` rather than its message) is added as
+ * {rec: the record's bytes} and expanded into 'n' when it is delivered
+ * (queue_set_record_map): a third of the bytes in Redis, where a dead target's backlog waits,
+ * and no message written for an event until it is sent.
  * A batch of records goes in one MULTI/EXEC that also sets relayed:{source}, the last id
  * Redis took from this outbox; the relay reads that mark on each connection and skips the
  * records at or below it, so a record relayed twice (a crash between Redis' reply and the
  * outbox removal) is enqueued once, with one key per outbox rather than one per event.
  * notify/ writes this form and queue/ reads it, neither including the other (on disk notify/
- * keeps compact records, kinds 'J' and 'N', which the store's outbox read expands into 'j' and
- * 'n' through the map main installs, notify_record_expand; the relay sees only these); both
+ * keeps compact records, kinds 'J' and 'N'; the store's outbox read expands 'J' into 'j'
+ * through the map main installs, notify_outbox_map, and 'N' goes on as it is); both
  * sides' unit tests check the same example: kind 'n' with id "u1", target "t", body "{}",
  * created_ms "5" is "FR1n" 02000000 "id" 02000000 "u1" 06000000 "target" 01000000 "t" 04000000
  * "body" 02000000 "{}" 0a000000 "created_ms" 01000000 "5" (hex bytes for the lengths). Records that
@@ -202,6 +206,14 @@ struct queue_target_policy {
  * next start. Either way done must come exactly once: one that never comes leaks a block. */
 void queue_add_target(struct queue *q, const char *id, const struct queue_target_policy *policy,
                       queue_send_fn *send, void *send_arg);
+
+/* The deliveries' map of the compact notification records ('N', see the top of this file)
+ * the relay queues: 0 with the 'n' record in *out (malloc'd) and *out_len, anything else when
+ * it does not expand (the entry is dead-lettered, the record kept whole as its body). main
+ * installs notify_record_expand. Without one, 'N' records are dead-lettered. */
+typedef int queue_record_map_fn(void *arg, const void *data, size_t len, void **out,
+                                size_t *out_len);
+void queue_set_record_map(struct queue *q, queue_record_map_fn *fn, void *arg);
 
 struct queue_target_stats {
     char id[64];

@@ -325,9 +325,11 @@ static int send_record(struct batch *b, const struct queue_outbox_rec *rec)
         else if (!key_of(q, k_stream, &stream_len, "inv:", a) ||
                  !key_of(q, k_index, &index_len, "jobs:", svc))
             why = "a name too long";
-    } else if (parsed.kind == 'n') {
+    } else if (parsed.kind == 'n' || parsed.kind == 'N') {
+        /* 'N' goes as it is, expanded at delivery; its bucket, key and ev are the
+         * deliverer's to check, as in a worker's start for a job record */
         if (queue_rec_need(&parsed, "target", &a) != 0 ||
-            queue_rec_need(&parsed, "body", &body) != 0)
+            (parsed.kind == 'n' && queue_rec_need(&parsed, "body", &body) != 0))
             why = "a notification record without target or body";
         else if (!key_of(q, k_stream, &stream_len, "ntf:", a))
             why = "target too long";
@@ -342,6 +344,11 @@ static int send_record(struct batch *b, const struct queue_outbox_rec *rec)
     ARG("XADD", 4);
     ARG(k_stream, stream_len);
     ARG("*", 1);
+    if (parsed.kind == 'N') {
+        ARG("rec", 3); /* one argument: each costs Redis an object */
+        ARG(rec->data, rec->len);
+        return send_cmd(b, n, argv, lens) == 0 ? 1 : -1;
+    }
     if (parsed.kind == 'n') {
         ARG("id", 2);
         ARG(id.ptr, id.len);

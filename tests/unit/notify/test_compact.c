@@ -169,6 +169,28 @@ static void test_other_records_are_left_alone(void)
     notify_buf_cleanup(&f);
 }
 
+/* The outbox map expands job records and leaves notification records for the deliveries. */
+static void test_outbox_map_expands_job_records_only(void)
+{
+    struct notify_buf c = {0}, f = {0};
+    struct s3_event ev = event(S3_EV_PUT, "in/k.jpg");
+    void *out = NULL;
+    size_t len = 0;
+
+    job_record(&c, &ev, true);
+    job_record(&f, &ev, false);
+    is_int(notify_outbox_map(&hook, c.p, c.len, &out, &len), 0, "a compact job record: mapped");
+    ok(out != NULL && len == f.len && memcmp(out, f.p, len) == 0, "into the full record");
+    free(out);
+    out = NULL;
+    notif_record(&c, &ev, true);
+    is_int(notify_outbox_map(&hook, c.p, c.len, &out, &len), 1,
+           "a compact notification record: left alone");
+    ok(out == NULL, "and nothing written");
+    notify_buf_cleanup(&c);
+    notify_buf_cleanup(&f);
+}
+
 /* An `ev` field of `ev` (configuration "svc"). */
 static void ev_field(struct notify_buf *m, const struct s3_event *ev)
 {
@@ -264,6 +286,7 @@ int main(void)
     subtest(test_compact_records_expand_to_the_full_bytes);
     subtest(test_long_strings_expand);
     subtest(test_other_records_are_left_alone);
+    subtest(test_outbox_map_expands_job_records_only);
     subtest(test_damaged_compact_records_are_refused);
     return done_testing();
 }

@@ -13,6 +13,7 @@
 
 #include "gateway/xmalloc.h"
 #include "queue/queue.h"
+#include "tests/unit/queue/rec_build.h"
 #include "tests/unit/queue/redis_fixture.h"
 #include "tests/unit/tap.h"
 
@@ -28,6 +29,7 @@ enum answer_mode {
 
 struct call {
     char id[64];
+    char body[128]; /* cut to fit */
     queue_send_done_fn *done;
     void *done_arg;
     bool answered;
@@ -130,6 +132,7 @@ static void fake_send(void *arg, const char *event_id, const char *body, size_t 
     size_t i = s->n_calls++;
     s->calls[i] = (struct call){.done = done, .done_arg = done_arg};
     snprintf(s->calls[i].id, sizeof(s->calls[i].id), "%s", event_id);
+    snprintf(s->calls[i].body, sizeof(s->calls[i].body), "%.*s", (int)len, body);
     if (++s->in_flight > s->max_in_flight)
         s->max_in_flight = s->in_flight;
     if (s->mode == ANSWER_NOW) {
@@ -344,6 +347,118 @@ static void test_push_delivers_each_entry_once(void)
     ok(cumulative && st.latency_le[7] <= 100, "histogram: cumulative buckets");
     ok(st.latency_le[7] == 100, "histogram: every delivery under 5 s");
     ok(st.latency_sum_s >= 0.0 && st.latency_sum_s < 500.0, "histogram: a sum");
+    end(q, &s);
+}
+
+/* The record map's fake: an 'N' record becomes 'n' {id, target, body {"key": <key>},
+ * created_ms}; a key "bad" does not expand. */
+static int fake_map(void *arg, const void *data, size_t len, void **out, size_t *out_len)
+{
+    const char *p = data, *end = p + len;
+    char id[64] = "", key[64] = "", created[24] = "";
+    (void)arg;
+    if (len < 4 || memcmp(p, "FR1N", 4) != 0)
+        return 1;
+    for (p += 4; end - p >= 8;) {
+        size_t nl = (unsigned char)p[0], vl;
+        const char *name = p + 4;
+        vl = (unsigned char)name[nl];
+        const char *value = name + nl + 4;
+        char *to = nl == 2 && memcmp(name, "id", 2) == 0             ? id
+                   : nl == 3 && memcmp(name, "key", 3) == 0          ? key
+                   : nl == 10 && memcmp(name, "created_ms", 10) == 0 ? created
+                                                                     : NULL;
+        if (to != NULL)
+            snprintf(to, 24, "%.*s", (int)vl, value);
+        p = value + vl;
+    }
+    if (strcmp(key, "bad") == 0)
+        return -1;
+    char body[128];
+    snprintf(body, sizeof(body), "{\"key\":\"%s\"}", key);
+    const char *kv[] = {"id", id, "target", "t", "body", body, "created_ms", created, NULL};
+    *out = xmalloc(512);
+    *out_len = rec_build('n', kv, *out, 512);
+    return 0;
+}
+
+/* {rec: the record}, as the relay adds a compact record. */
+static void add_rec_entry(const char *target, char kind, const char *id, const char *key)
+{
+    char rec[512], now[24];
+    snprintf(now, sizeof(now), "%lld", wall_ms());
+    const char *kv[] = {"id",        id,           "target",
+                        target,      "bucket",     "b",
+                        "key",       key,          kind == 'n' ? "body" : "ev",
+                        "{\"n\":1}", "created_ms", now,
+                        NULL};
+    size_t len = rec_build(kind, kv, rec, sizeof(rec));
+    redisContext *c = rfx_connect();
+    freeReplyObject(redisCommand(c, "XADD fg:ntf:%s * rec %b", target, rec, len));
+    redisFree(c);
+}
+
+static const char *body_of(const struct sender *s, const char *id)
+{
+    for (size_t i = 0; i < s->n_calls; i++)
+        if (strcmp(s->calls[i].id, id) == 0)
+            return s->calls[i].body;
+    return "";
+}
+
+static void test_push_expands_compact_records(void)
+{
+    struct sender s;
+    struct queue *q = begin(&s, ANSWER_LATER, retry_once, "t", 0, "");
+    add_rec_entry("t", 'N', "c1", "photos/a.jpg");
+    add_rec_entry("t", 'N', "c2", "bad");
+    add_rec_entry("t", 'n', "c3", "plain");
+    add_rec_entry("t", 'j', "c4", "a job");
+    redisContext *c = rfx_connect();
+    freeReplyObject(redisCommand(c, "XADD fg:ntf:t * rec garbage"));
+    redisFree(c);
+    queue_set_record_map(q, fake_map, NULL);
+    queue_add_target(q, "t", &fast, fake_send, &s);
+    struct want w = {&s, 2};
+    ok(rfx_run_until(base, sent_at_least, &w, 10000), "the two good ones sent");
+    is_int(calls_of(&s, "c1"), 2, "a compact record: sent, retried, sent");
+    is_str(body_of(&s, "c1"), "{\"key\":\"photos/a.jpg\"}", "... with the expanded message");
+    bool same = true;
+    for (size_t i = 0; i < s.n_calls; i++)
+        same = same && (strcmp(s.calls[i].id, "c1") != 0 ||
+                        strcmp(s.calls[i].body, "{\"key\":\"photos/a.jpg\"}") == 0);
+    ok(same, "its retry carries the message too");
+    is_int(calls_of(&s, "c3"), 2, "a full record in rec: sent");
+    is_str(body_of(&s, "c3"), "{\"n\":1}", "... with its body");
+    is_int(calls_of(&s, "c2") + calls_of(&s, "c4"), 0, "the others are not sent");
+    struct dlq_want dw = {"t", 3};
+    ok(rfx_run_until(base, dlq_has, &dw, 5000), "three dead letters");
+    redisReply *r = rfx_cmd("XRANGE fg:ntfdlq:t - +");
+    bool found = false;
+    for (size_t i = 0; r != NULL && i < r->elements; i++) {
+        redisReply *f = r->element[i]->element[1];
+        const char *id = "", *reason = "", *body = "";
+        size_t body_len = 0;
+        for (size_t k = 0; k + 1 < f->elements; k += 2) {
+            if (strcmp(f->element[k]->str, "id") == 0)
+                id = f->element[k + 1]->str;
+            if (strcmp(f->element[k]->str, "reason") == 0)
+                reason = f->element[k + 1]->str;
+            if (strcmp(f->element[k]->str, "body") == 0) {
+                body = f->element[k + 1]->str;
+                body_len = f->element[k + 1]->len;
+            }
+        }
+        if (strcmp(id, "c2") == 0) {
+            found = true;
+            is_str(reason, "malformed record (does not expand)", "c2: why");
+            ok(body_len > 4 && memcmp(body, "FR1N", 4) == 0, "c2: the record kept whole");
+        } else {
+            ok(strncmp(reason, "malformed record", 16) == 0, "the others: malformed records");
+        }
+    }
+    ok(found, "the record that does not expand is among them");
+    freeReplyObject(r);
     end(q, &s);
 }
 
@@ -733,6 +848,7 @@ int main(void)
     }
     base = event_base_new();
     subtest(test_push_delivers_each_entry_once);
+    subtest(test_push_expands_compact_records);
     subtest(test_push_retries_after_a_backoff);
     subtest(test_push_waits_the_backoff);
     subtest(test_push_dead_letters_after_max_attempts);

@@ -1,7 +1,8 @@
 /* The relay against a real redis-server: binary records (queue.h) of an in-memory outbox
  * become stream entries that carry the job's fields and index entries, in order, once (and
  * the start script makes a job's record from its entry); notification records become
- * ntf:{target} entries (queue.h's example bytes); bad records are dropped; a command that
+ * ntf:{target} entries (queue.h's example bytes; a compact one as it is); bad records are
+ * dropped; a command that
  * fails inside the transaction loses nothing; a Redis killed and restarted on the same port is
  * reconnected to and the backlog drains; and the rate. */
 #include <inttypes.h>
@@ -16,6 +17,7 @@
 #include "queue/keys.h"
 #include "queue/queue.h"
 #include "tests/unit/outbox_example.h"
+#include "tests/unit/queue/rec_build.h"
 #include "tests/unit/queue/redis_fixture.h"
 #include "tests/unit/tap.h"
 
@@ -49,31 +51,11 @@ static void fake_add_bytes(const void *data, size_t len)
     fake.recs[fake.n++] = (struct rec){.id = ++fake.next_id, .data = copy, .len = len};
 }
 
-static void put_u32(char *p, size_t n)
-{
-    p[0] = (char)(n & 0xff);
-    p[1] = (char)((n >> 8) & 0xff);
-    p[2] = (char)((n >> 16) & 0xff);
-    p[3] = (char)((n >> 24) & 0xff);
-}
-
 /* "FR1" kind, then the NULL-terminated name, value list as length-prefixed fields. */
 static void fake_add_rec(char kind, const char *const *kv)
 {
     char buf[4096];
-    size_t n = 0;
-    memcpy(buf, "FR1", 3);
-    buf[3] = kind;
-    n = 4;
-    for (size_t i = 0; kv[i] != NULL; i++) {
-        size_t len = strlen(kv[i]);
-        if (n + 4 + len > sizeof(buf))
-            abort();
-        put_u32(buf + n, len);
-        memcpy(buf + n + 4, kv[i], len);
-        n += 4 + len;
-    }
-    fake_add_bytes(buf, n);
+    fake_add_bytes(buf, rec_build(kind, kv, buf, sizeof(buf)));
 }
 
 static void fake_add_job(const char *id, const char *service, const char *pool)
@@ -518,6 +500,9 @@ static void test_relay_drops_bad_records(void)
     fake_add_rec('j', two_ids);
     const char *no_body[] = {"id", "n1", "target", "t", "created_ms", "1", NULL};
     fake_add_rec('n', no_body);
+    const char *no_target[] = {"id", "n2", "bucket",     "b", "key", "k",
+                               "ev", "x",  "created_ms", "1", NULL};
+    fake_add_rec('N', no_target);
     /* truncated: a length past the end */
     fake_add_bytes("FR1j\x02\x00\x00\x00id\x09\x00\x00\x00"
                    "ab",
@@ -536,6 +521,33 @@ static void test_relay_drops_bad_records(void)
     freeReplyObject(r);
     is_int(rfx_int("EXISTS fg:job:x"), 0, "unknown kind not enqueued");
     is_int(rfx_int("EXISTS fg:ntf:t"), 0, "notification without body not enqueued");
+    queue_free(q);
+}
+
+/* A compact notification record goes as it is: {rec: its bytes}, expanded at delivery. */
+static void test_relay_adds_compact_notification_whole(void)
+{
+    rfx_do("FLUSHALL");
+    fake_reset();
+    struct queue *q = open_queue(8, false);
+    const char *kv[] = {"id",  "c1", "target", "t2",         "bucket", "b", "key",
+                        "k/1", "ev", "\x01",   "created_ms", "7",      NULL};
+    char rec[512];
+    size_t len = rec_build('N', kv, rec, sizeof(rec));
+    fake_add_bytes(rec, len);
+    queue_kick(q);
+    ok(rfx_run_until(base, drained, NULL, 5000), "drains");
+    redisReply *r = rfx_cmd("XRANGE fg:ntf:t2 - +");
+    bool shape = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                 r->element[0]->element[1]->elements == 2;
+    ok(shape, "one entry of one field in ntf:t2");
+    if (shape) {
+        redisReply *f = r->element[0]->element[1];
+        is_str(f->element[0]->str, "rec", "the field is rec");
+        ok(f->element[1]->len == len && memcmp(f->element[1]->str, rec, len) == 0,
+           "its value is the record, byte for byte");
+    }
+    freeReplyObject(r);
     queue_free(q);
 }
 
@@ -700,6 +712,7 @@ int main(void)
     subtest(test_relay_reads_only_when_kicked_or_cut);
     subtest(test_relay_drops_bad_records);
     subtest(test_relay_adds_notification_of_the_example_bytes);
+    subtest(test_relay_adds_compact_notification_whole);
     subtest(test_relay_resumes_after_redis_restart);
     subtest(test_relay_needs_no_scripts);
     subtest(test_relay_selects_the_database_of_the_url);
