@@ -834,7 +834,7 @@ class Bench:
                           '(baseline)')
         self.put_row('PUT 4 KiB, bucket with a bound service%s' % label, res['bound'])
         ratio = pair_ratio([r[0] for r in res['plain']], [r[0] for r in res['bound']])
-        self.row('  with a service / without', '%.2fx' % ratio, '>= %.2fx' % TARGET_PUT_RATIO,
+        self.row('  with a service / without', '%.3fx' % ratio, '>= %.2fx' % TARGET_PUT_RATIO,
                  'ok' if ratio >= TARGET_PUT_RATIO else 'MISS',
                  'median of %d back-to-back pairs; %s; Redis %s; no worker running (events '
                  'queue in Redis)' % (len(res['plain']),

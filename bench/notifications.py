@@ -196,7 +196,7 @@ class Bench:
             self.row(name + label, '%.0f req/s' % med([r[0] for r in res[b]]), '', '',
                      runs_note(res[b]))
         ratio = pair_ratio([r[0] for r in res['plain']], [r[0] for r in res['dead']])
-        self.row('  dead target / none', '%.2fx' % ratio, '>= %.2fx' % TARGET_DEAD_RATIO,
+        self.row('  dead target / none', '%.3fx' % ratio, '>= %.2fx' % TARGET_DEAD_RATIO,
                  'ok' if ratio >= TARGET_DEAD_RATIO else 'MISS',
                  'median of %d back-to-back pairs; %s; Redis %s; %d retries so far' % (
                      len(res['plain']), cpu_ratio_note(res['plain'], res['dead'], beside),
