@@ -3,8 +3,9 @@ HTTP receivers started by the test on loopback. The test event on configuration;
 of which a suffix rule matches half -> exactly those 500 events, AWS-format, keys URL-encoded;
 a receiver down for 30 s loses nothing; a receiver that answers after 5 s slows neither the
 uploads nor another target; a receiver that always answers 500 sends events to the dead-letter
-stream, replayable once it recovers; kill -9 of the gateway with deliveries pending loses
-nothing; /metrics and /health show the counters and the backlog.
+stream, replayable once it recovers; redis targets (a stream and a list on another Redis) get
+the same messages; kill -9 of the gateway with deliveries pending loses nothing; /metrics and
+/health show the counters and the backlog.
 
 Run: ctest -R integration.notifications.
 """
@@ -38,6 +39,15 @@ targets:
     type: webhook
     endpoint: %(failing)s
     max_attempts: 3
+  - id: journal
+    type: redis
+    endpoint: %(sink)s
+    key: s3-events
+  - id: jlist
+    type: redis
+    endpoint: %(sink)s
+    key: s3-list
+    format: list
 '''
 
 
@@ -114,13 +124,14 @@ def body(run):
     slow = fgtest.Receiver(delay=5.0).start()
     other = fgtest.Receiver().start()
     failing = fgtest.Receiver(status=500).start()
+    sink = fgtest.Redis(run, name='sink').start()
     cfg = run.write_config('fg.yaml', CONFIG % {'redis': redis.url, 'main': main.url,
                                                'slow': slow.url, 'other': other.url,
-                                               'failing': failing.url})
+                                               'failing': failing.url, 'sink': sink.url})
     fg = run.floodgate(config=cfg)
     port = fg.port
     s3 = fgtest.boto3_client(fg.endpoint)
-    for b in ('photos', 'slowb', 'failb', 'crashb'):
+    for b in ('photos', 'slowb', 'failb', 'crashb', 'journalb'):
         s3.create_bucket(Bucket=b)
 
     with run.section('the test event on configuration'):
@@ -272,6 +283,50 @@ def body(run):
         run.eq(json.loads(r.body), [], 'the dead-letter stream is empty')
         r = fgtest.admin(port, 'GET', '/system/notifications/nosuch/dlq')
         run.eq(r.status, 404, 'an unknown target -> 404')
+
+    with run.section('redis targets: a stream and a list on another Redis'):
+        s3.put_bucket_notification_configuration(Bucket='journalb', NotificationConfiguration={
+            'QueueConfigurations': [
+                {'Id': 'all', 'QueueArn': 'arn:floodgate:sqs::journal:redis',
+                 'Events': ['s3:ObjectCreated:*'],
+                 'Filter': {'Key': {'FilterRules': [{'Name': 'prefix', 'Value': 'j/'}]}}},
+                {'Id': 'txt', 'QueueArn': 'arn:floodgate:sqs::jlist:redis',
+                 'Events': ['s3:ObjectCreated:*'],
+                 'Filter': {'Key': {'FilterRules': [{'Name': 'prefix', 'Value': 't/'},
+                                                    {'Name': 'suffix', 'Value': '.txt'}]}}}]})
+        journal = ['j/%02d.bin' % i for i in range(10)] + ['j/caf\u00e9 au lait.txt']
+        listed_keys = ['t/%02d.txt' % i for i in range(5)]
+        keys = journal + listed_keys + ['t/%02d.bin' % i for i in range(5)]
+        errors, _ = upload_many(fg.endpoint, 'journalb', keys)
+        run.ok(not errors, '%d uploads acknowledged' % len(keys), errors[:3])
+
+        def stream():
+            # XRANGE --raw: entry id, "event", the message, per entry (messages are one line)
+            lines = sink.cli('XRANGE', 's3-events', '-', '+').splitlines()
+            return [json.loads(lines[i + 2]) for i in range(0, len(lines) - 2, 3)]
+
+        def listed():
+            return [json.loads(x) for x in sink.cli('LRANGE', 's3-list', '0', '-1').splitlines()]
+
+        def created_keys(msgs):
+            return sorted(urllib.parse.unquote_plus(m['Records'][0]['s3']['object']['key'])
+                          for m in msgs if 'Records' in m)
+        ok = fgtest.wait_for(lambda: len(created_keys(stream())) >= len(journal) and
+                             len(created_keys(listed())) >= len(listed_keys), 30, 0.2)
+        run.ok(ok, 'the events reached the stream and the list')
+        run.eq(created_keys(stream()), sorted(journal), 'the stream: one event per j/ upload')
+        run.eq(created_keys(listed()), sorted(listed_keys), 'the list: the t/*.txt uploads only')
+        msgs = [m for m in stream() if 'Records' in m]
+        rec = msgs[0]['Records'][0] if msgs else {}
+        run.ok(rec.get('eventName') == 'ObjectCreated:Put' and
+               rec.get('s3', {}).get('configurationId') == 'all' and
+               rec.get('s3', {}).get('bucket', {}).get('name') == 'journalb' and
+               msgs[0].get('EventName') == 's3:ObjectCreated:Put',
+               'AWS format plus MinIO\'s EventName', rec)
+        run.ok(any(m.get('Event') == 's3:TestEvent' for m in stream()) and
+               any(m.get('Event') == 's3:TestEvent' for m in listed()),
+               'each got the test event')
+        run.ok('caf%C3%A9+au+lait.txt' in json.dumps(stream()), 'keys URL-encoded')
 
     with run.section('kill -9 the gateway with deliveries pending'):
         put_config(run, port, 'crashb', [('c', arn('other'), ['s3:ObjectCreated:*'], '', '')])
