@@ -68,10 +68,7 @@ static struct pool_info *pool_get(struct info_ctx *c, const char *name)
 
 static const char *hash_field(const redisReply *r, const char *name)
 {
-    for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
-        if (r->element[i]->str != NULL && strcmp(r->element[i]->str, name) == 0)
-            return queue_reply_str(r->element[i + 1]);
-    return NULL;
+    return queue_reply_str(queue_reply_field(r, name));
 }
 
 static json_t *int_field(const redisReply *r, const char *name)

@@ -148,10 +148,7 @@ static void on_stdout(struct queue_op *op, redisReply *reply, size_t tag)
 
 static const char *field(const redisReply *r, const char *name)
 {
-    for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
-        if (strcmp(r->element[i]->str, name) == 0)
-            return queue_reply_str(r->element[i + 1]);
-    return NULL;
+    return queue_reply_str(queue_reply_field(r, name));
 }
 
 static void on_failed_record(struct queue_op *op, redisReply *reply, size_t tag)

@@ -120,7 +120,7 @@ struct qk_script qk_ntf_dead = {
     .name = "ntf_dead",
     .text = "if redis.call('XACK', KEYS[1], 'deliver', ARGV[1]) == 0 then return 0 end\n"
             "redis.call('XDEL', KEYS[1], ARGV[1])\n"
-            "redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], 'body', ARGV[3], 'created_ms', "
+            "redis.call('XADD', KEYS[2], '*', 'id', ARGV[2], ARGV[7], ARGV[3], 'created_ms', "
             "ARGV[4], 'attempts', ARGV[5], 'reason', ARGV[6])\n"
             "return 1\n",
 };
@@ -148,8 +148,12 @@ struct qk_script qk_ntf_replay = {
             "for _, e in ipairs(es) do\n"
             "  local f = {}\n"
             "  for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end\n"
-            "  redis.call('XADD', KEYS[2], '*', 'id', f.id or '', 'body', f.body or '', "
+            "  if f.rec then\n"
+            "    redis.call('XADD', KEYS[2], '*', 'rec', f.rec)\n"
+            "  else\n"
+            "    redis.call('XADD', KEYS[2], '*', 'id', f.id or '', 'body', f.body or '', "
             "'created_ms', f.created_ms or '0', 'attempts', '0')\n"
+            "  end\n"
             "  redis.call('XDEL', KEYS[1], e[1])\n"
             "end\n"
             "return #es\n",

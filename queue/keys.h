@@ -52,7 +52,8 @@
  *                     attempts already counts the failed one; a message held for an
  *                     unreachable target keeps its count, due at the next probe); moved back
  *                     to ntf:{target} when due by ntf_promote
- *   P ntfdlq:{target} stream of dead letters: {id, body, created_ms, attempts, reason}
+ *   P ntfdlq:{target} stream of dead letters: {id, body, created_ms, attempts, reason}, with
+ *                     rec in place of body for a record that could not be expanded
  *
  * A worker claims with XREADGROUP GROUP workers <worker id> COUNT 1 BLOCK ... STREAMS
  * inv:{pool}... >, starts the job with the start script (which refuses a job already ended or
@@ -117,14 +118,17 @@ extern struct qk_script qk_relay_check;
  *          -> XACK + XDEL the entry and add it to ntfdelay (attempts as given: the caller adds
  *          one); 0 (nothing done) when the entry was no longer pending in the group */
 extern struct qk_script qk_ntf_retry;
-/* ntf_dead: KEYS ntf:{t} ntfdlq:{t}; ARGV entry_id id body created_ms attempts reason
- *          -> XACK + XDEL the entry and add it to ntfdlq; 0 when it was no longer pending */
+/* ntf_dead: KEYS ntf:{t} ntfdlq:{t}; ARGV entry_id id bytes created_ms attempts reason field
+ *          -> XACK + XDEL the entry and add it to ntfdlq, the bytes as `field` ("body": the
+ *          message; "rec": an outbox record that could not be expanded, kept whole); 0 when
+ *          the entry was no longer pending */
 extern struct qk_script qk_ntf_dead;
 /* ntf_promote: KEYS ntfdelay:{t} ntf:{t}; ARGV now_ms max -> moves at most max due retries
  *          back to the stream; {moved, earliest due time left or "-1"} */
 extern struct qk_script qk_ntf_promote;
 /* ntf_replay: KEYS ntfdlq:{t} ntf:{t}; ARGV max -> moves the first max dead letters back to
- *          the stream with attempts "0", deleting them from ntfdlq; returns how many */
+ *          the stream with attempts "0" ({rec} for a kept record), deleting them from ntfdlq;
+ *          returns how many */
 extern struct qk_script qk_ntf_replay;
 
 /* Every script above, for SCRIPT LOAD. */

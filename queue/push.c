@@ -47,6 +47,7 @@ struct delivery {
     char *id;          /* NUL-terminated, in the same block */
     char *body;
     size_t body_len;
+    bool is_rec; /* body holds an outbox record that could not be expanded, kept whole */
 };
 
 struct queue_push {
@@ -175,14 +176,16 @@ static void send_dead(struct queue_push *t, const struct delivery *d, unsigned a
     char created[24], att[16];
     snprintf(created, sizeof(created), "%" PRIu64, d->created_ms);
     snprintf(att, sizeof(att), "%u", attempts);
-    const char *argv[] = {t->k_ntf, t->k_dlq, d->entry, d->id, d->body, created, att, reason};
-    size_t lens[8];
-    for (size_t i = 0; i < 8; i++)
-        lens[i] = argv[i] == d->body ? d->body_len : strlen(argv[i]);
+    const char *argv[] = {t->k_ntf, t->k_dlq, d->entry,
+                          d->id,    d->body,  created,
+                          att,      reason,   d->is_rec ? "rec" : "body"};
+    size_t lens[9];
+    for (size_t i = 0; i < 9; i++)
+        lens[i] = i == 4 ? d->body_len : strlen(argv[i]);
     t->st.dead_lettered++;
     log_warn(&t->q->log, "target %s: message %s dead-lettered after %u attempts: %.200s", t->id,
              d->id, attempts, reason);
-    queue_conn_eval(t->wr, &qk_ntf_dead, 2, 8, argv, lens, on_ignored, t);
+    queue_conn_eval(t->wr, &qk_ntf_dead, 2, 9, argv, lens, on_ignored, t);
 }
 
 /* The message back to ntfdelay, due `wait` ms from now, with `attempts` as its count. */
@@ -343,16 +346,6 @@ static bool in_flight(const struct queue_push *t, const char *entry)
     return false;
 }
 
-static const redisReply *field(const redisReply *fields, const char *name)
-{
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (fields->element[i]->type == REDIS_REPLY_STRING &&
-            strcmp(fields->element[i]->str, name) == 0 &&
-            fields->element[i + 1]->type == REDIS_REPLY_STRING)
-            return fields->element[i + 1];
-    return NULL;
-}
-
 /* A stream entry's message: its fields as the retries, dead letters and replays write them,
  * or the outbox record the relay queued ({rec}: kind 'N', expanded here by the record map, or
  * 'n'). Spans point into the reply or into `expanded` (malloc'd; the caller frees it). */
@@ -360,6 +353,7 @@ struct message {
     struct span id, body;
     uint64_t created_ms;
     unsigned attempts;
+    bool is_rec; /* body is the record, which could not be expanded */
     void *expanded;
 };
 
@@ -372,17 +366,19 @@ static struct span reply_span(const redisReply *r)
  * that does not expand goes to the dead letters whole, as its body). */
 static const char *message_of(struct queue_push *t, const redisReply *fields, struct message *m)
 {
-    const redisReply *rec = field(fields, "rec"), *att = field(fields, "attempts");
-    struct span created = reply_span(field(fields, "created_ms"));
+    const redisReply *rec = queue_reply_field(fields, "rec"),
+                     *att = queue_reply_field(fields, "attempts");
+    struct span created = reply_span(queue_reply_field(fields, "created_ms"));
     struct queue_rec raw, full;
     const char *why = NULL;
 
-    *m = (struct message){.id = reply_span(field(fields, "id")),
-                          .body = reply_span(field(fields, "body")),
+    *m = (struct message){.id = reply_span(queue_reply_field(fields, "id")),
+                          .body = reply_span(queue_reply_field(fields, "body")),
                           .attempts = att != NULL ? (unsigned)strtoul(att->str, NULL, 10) : 0};
     if (rec != NULL) {
         size_t len = 0;
         m->body = reply_span(rec); /* kept whole if it does not expand */
+        m->is_rec = true;
         if (queue_rec_parse(rec->str, rec->len, &raw, &why) != 0)
             return "malformed record";
         m->id = queue_rec_get(&raw, "id");
@@ -398,6 +394,7 @@ static const char *message_of(struct queue_push *t, const redisReply *fields, st
         if (body.ptr == NULL)
             return "malformed record (no body)";
         m->body = body;
+        m->is_rec = false;
     }
     if (created.ptr != NULL) {
         char num[24];
@@ -433,6 +430,7 @@ static void dispatch(struct queue_push *t, const redisReply *e)
     if (m.body.len > 0)
         memcpy(d->body, m.body.ptr, m.body.len);
     d->body_len = m.body.len;
+    d->is_rec = m.is_rec;
     snprintf(d->entry, sizeof(d->entry), "%s", entry);
     d->created_ms = m.created_ms;
     d->attempts = m.attempts;

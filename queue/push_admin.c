@@ -1,8 +1,11 @@
 /* The push targets' admin calls: GET /system/notifications/{target}/dlq and POST
  * .../dlq/replay (queue.h). Both run as ops on the main connection; the deliveries are push.c. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "gateway/xmalloc.h"
 #include "queue/internal.h"
@@ -41,22 +44,31 @@ static struct queue_op *start(struct queue *q, const char *target, queue_reply_c
 
 static json_t *int_of(const redisReply *fields, const char *name)
 {
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (strcmp(fields->element[i]->str, name) == 0) {
-            char *end = NULL;
-            long long v = strtoll(fields->element[i + 1]->str, &end, 10);
-            return end != fields->element[i + 1]->str && *end == '\0' ? json_integer(v)
-                                                                      : json_null();
-        }
-    return json_null();
+    const redisReply *v = queue_reply_field(fields, name);
+    char *end = NULL;
+    long long n = v != NULL ? strtoll(v->str, &end, 10) : 0;
+    return v != NULL && end != v->str && *end == '\0' ? json_integer(n) : json_null();
 }
 
+/* The field as a JSON string; null when it is missing or not UTF-8 text. */
 static json_t *str_of(const redisReply *fields, const char *name)
 {
-    for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (strcmp(fields->element[i]->str, name) == 0)
-            return json_stringn_nocheck(fields->element[i + 1]->str, fields->element[i + 1]->len);
-    return json_null();
+    const redisReply *v = queue_reply_field(fields, name);
+    json_t *s = v != NULL ? json_stringn(v->str, v->len) : NULL;
+    return s != NULL ? s : json_null();
+}
+
+/* The field's bytes in base64 (an outbox record kept whole is binary); null when missing. */
+static json_t *base64_of(const redisReply *fields, const char *name)
+{
+    const redisReply *v = queue_reply_field(fields, name);
+    if (v == NULL || v->len > INT_MAX / 2)
+        return json_null();
+    unsigned char *out = xmalloc(4 * (v->len / 3 + 1) + 1);
+    int n = EVP_EncodeBlock(out, (const unsigned char *)v->str, (int)v->len);
+    json_t *s = json_stringn((const char *)out, n > 0 ? (size_t)n : 0);
+    free(out);
+    return s != NULL ? s : json_null();
 }
 
 static void on_dlq_range(struct queue_op *op, redisReply *reply, size_t tag)
@@ -76,6 +88,8 @@ static void on_dlq_range(struct queue_op *op, redisReply *reply, size_t tag)
         json_object_set_new(o, "attempts", int_of(f, "attempts"));
         json_object_set_new(o, "reason", str_of(f, "reason"));
         json_object_set_new(o, "body", str_of(f, "body"));
+        if (queue_reply_field(f, "rec") != NULL) /* a record that could not be expanded */
+            json_object_set_new(o, "record_base64", base64_of(f, "rec"));
         json_array_append_new(out, o);
     }
     queue_op_finish_json(op, 200, out);

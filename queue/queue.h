@@ -237,8 +237,10 @@ struct queue_target_stats {
 size_t queue_target_stats(const struct queue *q, struct queue_target_stats *out, size_t cap);
 
 /* Admin: GET /system/notifications/{target}/dlq -> 200 JSON array of {id, entry, created_ms,
- * attempts, reason, body} (at most 1000); POST .../dlq/replay -> moves every dead-lettered
- * entry back to ntf:{target} with attempts 0, 200 {"replayed": n}. 404 unknown target. */
+ * attempts, reason, body} (at most 1000; body null when it is not UTF-8 text), plus
+ * record_base64 for an outbox record that could not be expanded (kept whole, body null);
+ * POST .../dlq/replay -> moves every dead-lettered entry back to ntf:{target} with attempts 0,
+ * 200 {"replayed": n}. 404 unknown target. */
 void queue_target_dlq_list(struct queue *q, const char *target, queue_reply_cb *cb, void *arg);
 void queue_target_dlq_replay(struct queue *q, const char *target, queue_reply_cb *cb, void *arg);
 

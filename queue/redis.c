@@ -467,6 +467,17 @@ const char *queue_reply_str(const redisReply *r)
     return r->str;
 }
 
+const redisReply *queue_reply_field(const redisReply *flat, const char *name)
+{
+    for (size_t i = 0; flat != NULL && flat->type == REDIS_REPLY_ARRAY && i + 1 < flat->elements;
+         i += 2) {
+        const char *n = queue_reply_str(flat->element[i]);
+        if (n != NULL && strcmp(n, name) == 0)
+            return queue_reply_str(flat->element[i + 1]) != NULL ? flat->element[i + 1] : NULL;
+    }
+    return NULL;
+}
+
 bool queue_reply_is_error(const redisReply *r)
 {
     return r == NULL || r->type == REDIS_REPLY_ERROR;

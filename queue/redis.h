@@ -76,6 +76,9 @@ redisReply *queue_reply_dup(const redisReply *r);
 void queue_reply_free(redisReply *r);
 /* The reply as a NUL-terminated string when it is a bulk or status string, else NULL. */
 const char *queue_reply_str(const redisReply *r);
+/* In a flat name, value array (a hash, a stream entry's fields): the value of the first field
+ * called `name` when it is a string, else NULL. */
+const redisReply *queue_reply_field(const redisReply *flat, const char *name);
 bool queue_reply_is_error(const redisReply *r);
 
 #endif

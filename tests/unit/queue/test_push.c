@@ -350,8 +350,10 @@ static void test_push_delivers_each_entry_once(void)
     end(q, &s);
 }
 
+static bool map_refuses_bad = true;
+
 /* The record map's fake: an 'N' record becomes 'n' {id, target, body {"key": <key>},
- * created_ms}; a key "bad" does not expand. */
+ * created_ms}; a key "bad" does not expand while map_refuses_bad. */
 static int fake_map(void *arg, const void *data, size_t len, void **out, size_t *out_len)
 {
     const char *p = data, *end = p + len;
@@ -372,7 +374,7 @@ static int fake_map(void *arg, const void *data, size_t len, void **out, size_t 
             snprintf(to, 24, "%.*s", (int)vl, value);
         p = value + vl;
     }
-    if (strcmp(key, "bad") == 0)
+    if (map_refuses_bad && strcmp(key, "bad") == 0)
         return -1;
     char body[128];
     snprintf(body, sizeof(body), "{\"key\":\"%s\"}", key);
@@ -410,6 +412,7 @@ static void test_push_expands_compact_records(void)
 {
     struct sender s;
     struct queue *q = begin(&s, ANSWER_LATER, retry_once, "t", 0, "");
+    map_refuses_bad = true;
     add_rec_entry("t", 'N', "c1", "photos/a.jpg");
     add_rec_entry("t", 'N', "c2", "bad");
     add_rec_entry("t", 'n', "c3", "plain");
@@ -437,28 +440,44 @@ static void test_push_expands_compact_records(void)
     bool found = false;
     for (size_t i = 0; r != NULL && i < r->elements; i++) {
         redisReply *f = r->element[i]->element[1];
-        const char *id = "", *reason = "", *body = "";
-        size_t body_len = 0;
+        const char *id = "", *reason = "", *rec = "";
+        size_t rec_len = 0;
         for (size_t k = 0; k + 1 < f->elements; k += 2) {
             if (strcmp(f->element[k]->str, "id") == 0)
                 id = f->element[k + 1]->str;
             if (strcmp(f->element[k]->str, "reason") == 0)
                 reason = f->element[k + 1]->str;
-            if (strcmp(f->element[k]->str, "body") == 0) {
-                body = f->element[k + 1]->str;
-                body_len = f->element[k + 1]->len;
+            if (strcmp(f->element[k]->str, "rec") == 0) {
+                rec = f->element[k + 1]->str;
+                rec_len = f->element[k + 1]->len;
             }
         }
         if (strcmp(id, "c2") == 0) {
             found = true;
             is_str(reason, "malformed record (does not expand)", "c2: why");
-            ok(body_len > 4 && memcmp(body, "FR1N", 4) == 0, "c2: the record kept whole");
+            ok(rec_len > 4 && memcmp(rec, "FR1N", 4) == 0, "c2: the record kept whole, as rec");
         } else {
             ok(strncmp(reason, "malformed record", 16) == 0, "the others: malformed records");
         }
     }
     ok(found, "the record that does not expand is among them");
     freeReplyObject(r);
+
+    struct reply rep = {0};
+    queue_target_dlq_list(q, "t", on_reply, &rep);
+    ok(rfx_run_until(base, replied, &rep, 3000) && rep.status == 200, "dlq list: 200");
+    /* base64("FR1N...") starts "RlIxT"; the listing stays JSON text */
+    ok(strstr(rep.body, "\"id\":\"c2\"") != NULL &&
+           strstr(rep.body, "\"body\":null,\"record_base64\":\"RlIxT") != NULL,
+       "dlq list: the kept record in base64, body null");
+    /* a gateway that can expand it (a newer one, or the record fixed): replay delivers it */
+    map_refuses_bad = false;
+    rep = (struct reply){0};
+    queue_target_dlq_replay(q, "t", on_reply, &rep);
+    ok(rfx_run_until(base, replied, &rep, 3000) && rep.status == 200, "replay answered");
+    w.n = s.n_sent + 1;
+    ok(rfx_run_until(base, sent_at_least, &w, 10000), "c2 delivered after the replay");
+    is_str(body_of(&s, "c2"), "{\"key\":\"bad\"}", "... with its expanded message");
     end(q, &s);
 }
 
